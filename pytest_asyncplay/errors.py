@@ -1,0 +1,47 @@
+"""The one base exception of pytest-asyncplay and its specific subclasses.
+
+Every message names the cause and ends with a ``Hint:`` that says how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class AsyncplayError(Exception):
+    """Base class of every error pytest-asyncplay raises on purpose."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}\nHint: {hint}" if hint else message)
+
+
+class DockerUnavailableError(AsyncplayError):
+    """The Docker engine cannot be reached."""
+
+
+class ImageBuildError(AsyncplayError):
+    """The target image (or the base it builds from) could not be built."""
+
+
+class HostStartError(AsyncplayError):
+    """A host container did not start or never answered SSH."""
+
+
+class PlaybookNotFoundError(AsyncplayError):
+    """The playbook path given to ``run`` does not exist."""
+
+
+class InventoryError(AsyncplayError):
+    """The repository inventory given to the marker cannot be read or mapped onto containers."""
+
+
+class PlayTimeoutError(AsyncplayError):
+    """``ansible-playbook`` ran longer than the ``timeout`` given to ``run``."""
+
+
+class FaultError(AsyncplayError):
+    """A fault was declared with arguments that cannot work."""
+
+
+class PlaybookSyntaxError(AsyncplayError):
+    """A playbook (or a file it includes) cannot be parsed for the audit or lint."""

@@ -1,0 +1,396 @@
+"""SSH-enabled containers as Ansible hosts: ``Target`` (one host) and ``HostPool`` (all of a session's).
+
+Every container carries the label ``pytest-asyncplay=<session id>`` and the owner's pid and machine,
+publishes sshd on ``127.0.0.1`` only, runs under an init (so async jobs leave no zombies) and has its
+own ed25519 host key, which is pinned in the session's ``known_hosts`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .errors import HostStartError
+from .image import DEFAULT_BASE, docker_client, ensure_image
+
+if TYPE_CHECKING:
+    import docker
+
+LABEL = "pytest-asyncplay"
+OWNER_PID_LABEL = "pytest-asyncplay.pid"
+OWNER_MACHINE_LABEL = "pytest-asyncplay.machine"
+HOST_LABEL = "pytest-asyncplay.host"
+LOOPBACK = "127.0.0.1"
+DEFAULT_USER = "ansible"
+READY_TIMEOUT = 60.0
+
+# Runs inside a host as root: kill every process but the init, sshd's listener and docker-exec
+# sessions (so no job of an earlier test survives), then remove job files and Ansible temp dirs.
+_RESET_SCRIPT = r"""
+import os, shutil, signal, glob
+me = os.getpid()
+for entry in os.listdir('/proc'):
+    if not entry.isdigit() or int(entry) in (1, me):
+        continue
+    try:
+        with open('/proc/%s/status' % entry) as f:
+            status = dict(line.split(':', 1) for line in f if ':' in line)
+        with open('/proc/%s/cmdline' % entry, 'rb') as f:
+            argv = f.read().split(b'\0')
+    except OSError:
+        continue
+    ppid = int(status.get('PPid', '0').strip())
+    if ppid == 0:
+        continue
+    if ppid == 1 and argv and argv[0].endswith(b'sshd') and b'-D' in argv:
+        continue
+    try:
+        os.kill(int(entry), signal.SIGKILL)
+    except OSError:
+        pass
+for home in glob.glob('/home/*') + ['/root']:
+    for sub in ('.ansible_async', '.ansible/tmp'):
+        shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
+"""
+
+
+@dataclass
+class KeyPair:
+    """The session's ed25519 key pair; the private key file is mode 0600."""
+
+    private_key_file: Path
+    public_key: str
+
+    @classmethod
+    def generate(cls, folder: Path) -> KeyPair:
+        """Write a new key pair into ``folder`` (``id_ed25519`` and ``id_ed25519.pub``)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "id_ed25519"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private)
+        os.chmod(path, 0o600)
+        text = public.decode() + " pytest-asyncplay"
+        (folder / "id_ed25519.pub").write_text(text + "\n")
+        return cls(path, text)
+
+
+@dataclass
+class Target:
+    """One Ansible host: a container reachable over SSH at ``address:port`` as ``user``."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    identity_file: Path
+    known_hosts_file: Path
+    container_id: str
+    ssh_config_file: Path
+    pool: HostPool = field(repr=False, compare=False)
+
+    def exec(self, cmd: Union[str, Sequence[str]], user: str = "root") -> tuple[int, str]:
+        """Run ``cmd`` on the host through Docker (not SSH); return ``(exit code, output)``."""
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        container = self.pool.client.containers.get(self.container_id)
+        rc, output = container.exec_run(argv, user=user, demux=False)
+        return int(rc if rc is not None else -1), (output or b"").decode(errors="replace")
+
+    def exec_python(self, script: str, *args: str) -> Any:
+        """Run a Python script on the host as root and decode the JSON it prints last."""
+        rc, output = self.exec(["python3", "-c", script, *args])
+        if rc != 0:
+            raise HostStartError(f"a helper script failed on {self.name} (exit {rc}):\n{output}",
+                                 "the host may have been stopped; look at the container's logs.")
+        lines = output.strip().splitlines()
+        return json.loads(lines[-1]) if lines else None
+
+    @property
+    def testinfra(self) -> Any:
+        """A testinfra host connected to this target over SSH (pinned host key)."""
+        import testinfra
+
+        return testinfra.get_host(
+            f"ssh://{self.user}@{self.name}", ssh_config=str(self.ssh_config_file),
+        )
+
+    @property
+    def ssh_args(self) -> list[str]:
+        """Options that make ``ssh`` use this session's key and pinned known_hosts."""
+        return [
+            "-o", f"UserKnownHostsFile={self.known_hosts_file}", "-o", "StrictHostKeyChecking=yes",
+            "-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={self.identity_file}",
+        ]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_ssh(address: str, port: int, timeout: float = READY_TIMEOUT) -> None:
+    """Block until an SSH server banner comes back from ``address:port``; raise ``TimeoutError``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=2) as sock:
+                sock.settimeout(2)
+                if sock.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no SSH banner from {address}:{port} within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(client: docker.DockerClient) -> list[str]:
+    """Remove labelled containers whose owner process (on this machine) is dead; return their names."""
+    removed = []
+    machine = socket.gethostname()
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        labels = container.labels
+        if labels.get(OWNER_MACHINE_LABEL) != machine:
+            continue
+        try:
+            pid = int(labels.get(OWNER_PID_LABEL, ""))
+        except ValueError:
+            continue
+        if not _process_alive(pid):
+            container.remove(force=True)
+            removed.append(container.name)
+    return removed
+
+
+class HostPool:
+    """All hosts of one session: image, key pair, known_hosts, containers; reuse and reset between tests."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        base: str = DEFAULT_BASE,
+        image: Optional[str] = None,
+        client: Optional[docker.DockerClient] = None,
+        session_id: Optional[str] = None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.base = base
+        self._image = image
+        self._client = client
+        self.session_id = session_id or uuid.uuid4().hex[:10]
+        self.keys = KeyPair.generate(self.workdir / "keys")
+        self.known_hosts_file = self.workdir / "known_hosts"
+        self.known_hosts_file.touch()
+        self.ssh_config_file = self.workdir / "ssh_config"
+        self.ssh_config_file.touch()
+        self._lock = threading.Lock()
+        self._targets: dict[str, Target] = {}
+        self._host_keys: dict[str, str] = {}
+        self._sets: dict[Any, list[Target]] = {}
+        self._counter = 0
+        self._reaped = False
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The Docker client, created (and orphans reaped) on first use."""
+        if self._client is None:
+            self._client = docker_client()
+        if not self._reaped:
+            self._reaped = True
+            reap_orphans(self._client)
+        return self._client
+
+    @property
+    def image(self) -> str:
+        """The target image tag, built on first use."""
+        if self._image is None:
+            self._image = ensure_image(self.client, self.base)
+        return self._image
+
+    def hosts(self, names: Sequence[str], image: Optional[str] = None, key: Any = None) -> list[Target]:
+        """Hosts named ``names``, reused when ``key`` was asked for before (then reset), else new ones."""
+        if key is not None and key in self._sets:
+            targets = self._sets[key]
+            self.reset(targets)
+            return targets
+        targets = self.start(names, image=image)
+        if key is not None:
+            self._sets[key] = targets
+        return targets
+
+    def start(self, names: Sequence[str], image: Optional[str] = None) -> list[Target]:
+        """Start one container per name in parallel; return when every one answers SSH."""
+        image = image or self.image
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as executor:
+            futures = [executor.submit(self._start_one, name, image) for name in names]
+            targets, errors = [], []
+            for future in futures:
+                try:
+                    targets.append(future.result())
+                except Exception as exc:  # collected: every started host is removed below
+                    errors.append(exc)
+        if errors:
+            self.remove(targets)
+            raise errors[0]
+        self._write_ssh_files()
+        return targets
+
+    def _start_one(self, name: str, image: str) -> Target:
+        import docker
+
+        with self._lock:
+            self._counter += 1
+            container_name = f"asyncplay-{self.session_id}-{self._counter}-{name}"[:60]
+        labels = {
+            LABEL: self.session_id, OWNER_PID_LABEL: str(os.getpid()),
+            OWNER_MACHINE_LABEL: socket.gethostname(), HOST_LABEL: name,
+        }
+        container = None
+        for attempt in range(6):
+            port = free_port()
+            try:
+                container = self.client.containers.run(
+                    image, detach=True, init=True, name=container_name, hostname=_hostname(name),
+                    labels=labels, environment={"ASYNCPLAY_AUTHORIZED_KEY": self.keys.public_key},
+                    ports={"22/tcp": (LOOPBACK, port)},
+                )
+                break
+            except docker.errors.APIError as exc:
+                self._remove_by_name(container_name)
+                if "allocated" in str(exc) or "address already in use" in str(exc):
+                    if attempt < 5:
+                        continue
+                raise HostStartError(
+                    f"container for host {name!r} did not start: {exc}",
+                    "check `docker info` and free disk space; the image is " + image,
+                ) from exc
+        assert container is not None
+        try:
+            wait_for_ssh(LOOPBACK, port)
+            rc, output = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
+            if rc != 0:
+                raise TimeoutError(f"no host key: {output!r}")
+        except Exception as exc:
+            logs = container.logs(tail=50).decode(errors="replace")
+            container.remove(force=True)
+            raise HostStartError(
+                f"host {name!r} ({container_name}) never answered SSH on {LOOPBACK}:{port}: {exc}\n"
+                f"container logs:\n{logs}",
+                "look at the logs above; a base image without sshd or a full disk are common causes.",
+            ) from exc
+        host_key = " ".join(output.decode().split()[:2])
+        target = Target(
+            name=name, address=LOOPBACK, port=port, user=DEFAULT_USER,
+            identity_file=self.keys.private_key_file, known_hosts_file=self.known_hosts_file,
+            container_id=str(container.id), ssh_config_file=self.ssh_config_file, pool=self,
+        )
+        with self._lock:
+            self._targets[target.container_id] = target
+            self._host_keys[target.container_id] = host_key
+        return target
+
+    def _write_ssh_files(self) -> None:
+        with self._lock:
+            targets = list(self._targets.values())
+            lines = [f"[{t.address}]:{t.port} {self._host_keys[t.container_id]}" for t in targets]
+            self.known_hosts_file.write_text("\n".join(lines) + "\n")
+            config = []
+            for t in targets:
+                config += [
+                    f"Host {t.name}", f"  HostName {t.address}", f"  Port {t.port}", f"  User {t.user}",
+                    f"  IdentityFile {t.identity_file}", "  IdentitiesOnly yes",
+                    f"  UserKnownHostsFile {t.known_hosts_file}", "  StrictHostKeyChecking yes",
+                    f"  HostKeyAlias [{t.address}]:{t.port}", "",
+                ]
+            self.ssh_config_file.write_text("\n".join(config))
+
+    def reset(self, targets: Sequence[Target]) -> None:
+        """Kill every leftover process (jobs included) and remove job files and Ansible temp dirs."""
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(targets)))) as executor:
+            list(executor.map(lambda t: t.exec(["python3", "-c", _RESET_SCRIPT]), targets))
+
+    def restart(self, target: Target, timeout: float = READY_TIMEOUT) -> None:
+        """Restart a host's container (a crash-reboot) and wait until it answers SSH again."""
+        container = self.client.containers.get(target.container_id)
+        container.restart(timeout=0)
+        wait_for_ssh(target.address, target.port, timeout)
+
+    def remove(self, targets: Sequence[Target]) -> None:
+        """Remove the containers of ``targets`` (and forget them)."""
+        import docker
+
+        for target in targets:
+            try:
+                self.client.containers.get(target.container_id).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            with self._lock:
+                self._targets.pop(target.container_id, None)
+        for key in [k for k, v in self._sets.items() if any(t in targets for t in v)]:
+            del self._sets[key]
+
+    def _remove_by_name(self, name: str) -> None:
+        import docker
+
+        try:
+            self.client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def close(self) -> None:
+        """Remove every container this session started (by its session label)."""
+        if self._client is None:
+            return
+        for container in self._client.containers.list(all=True, filters={"label": f"{LABEL}={self.session_id}"}):
+            container.remove(force=True)
+        self._targets.clear()
+        self._sets.clear()
+
+    def __enter__(self) -> HostPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hostname(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in name).strip("-")
+    return (cleaned or "host")[:63]
+
+
+def ssh_command(target: Target, command: str) -> list[str]:
+    """An ``ssh`` argv that runs ``command`` on ``target`` with the pinned host key."""
+    return ["ssh", *target.ssh_args, "-p", str(target.port), f"{target.user}@{target.address}", command]
+
+
+__all__ = ["HostPool", "KeyPair", "Target", "reap_orphans", "ssh_command", "wait_for_ssh"]
