@@ -33,34 +33,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_USER = "ansible"
 READY_TIMEOUT = 60.0
 
-# Runs inside a host as root: kill every process but the init, sshd's listener and docker-exec
-# sessions (so no job of an earlier test survives), then remove job files and Ansible temp dirs.
-_RESET_SCRIPT = r"""
-import os, shutil, signal, glob
-me = os.getpid()
-for entry in os.listdir('/proc'):
-    if not entry.isdigit() or int(entry) in (1, me):
-        continue
-    try:
-        with open('/proc/%s/status' % entry) as f:
-            status = dict(line.split(':', 1) for line in f if ':' in line)
-        with open('/proc/%s/cmdline' % entry, 'rb') as f:
-            argv = f.read().split(b'\0')
-    except OSError:
-        continue
-    ppid = int(status.get('PPid', '0').strip())
-    if ppid == 0:
-        continue
-    if ppid == 1 and argv and argv[0].endswith(b'sshd') and b'-D' in argv:
-        continue
-    try:
-        os.kill(int(entry), signal.SIGKILL)
-    except OSError:
-        pass
-for home in glob.glob('/home/*') + ['/root']:
-    for sub in ('.ansible_async', '.ansible/tmp'):
-        shutil.rmtree(os.path.join(home, sub), ignore_errors=True)
-"""
+HOSTSIDE_SCRIPT = (Path(__file__).parent / "data" / "hostside.py").read_text()
 
 
 @dataclass
@@ -113,9 +86,9 @@ class Target:
         rc, output = container.exec_run(argv, user=user, demux=False)
         return int(rc if rc is not None else -1), (output or b"").decode(errors="replace")
 
-    def exec_python(self, script: str, *args: str) -> Any:
-        """Run a Python script on the host as root and decode the JSON it prints last."""
-        rc, output = self.exec(["python3", "-c", script, *args])
+    def hostside(self, command: str, *args: str) -> Any:
+        """Run one command of ``data/hostside.py`` on the host as root; return the JSON it prints."""
+        rc, output = self.exec(["python3", "-c", HOSTSIDE_SCRIPT, command, *args])
         if rc != 0:
             raise HostStartError(f"a helper script failed on {self.name} (exit {rc}):\n{output}",
                                  "the host may have been stopped; look at the container's logs.")
@@ -337,7 +310,7 @@ class HostPool:
     def reset(self, targets: Sequence[Target]) -> None:
         """Kill every leftover process (jobs included) and remove job files and Ansible temp dirs."""
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(targets)))) as executor:
-            list(executor.map(lambda t: t.exec(["python3", "-c", _RESET_SCRIPT]), targets))
+            list(executor.map(lambda t: t.hostside("reset"), targets))
 
     def restart(self, target: Target, timeout: float = READY_TIMEOUT) -> None:
         """Restart a host's container (a crash-reboot) and wait until it answers SSH again."""

@@ -1,0 +1,66 @@
+"""Assertion helpers for ``PlayResult``: they hide their own frames and print the whole evidence."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .result import PlayResult
+
+
+def _fail(message: str, result: PlayResult) -> None:
+    __tracebackhide__ = True
+    raise AssertionError(f"{message}\n{result.summary()}")
+
+
+def assert_play_ok(result: PlayResult) -> None:
+    """The play finished with rc 0."""
+    __tracebackhide__ = True
+    if result.timed_out:
+        _fail("the play did not finish: it was stopped at its timeout", result)
+    if not result.ok:
+        _fail(f"the play failed (rc={result.rc}) but was expected to pass", result)
+
+
+def failed_because(result: PlayResult, task: Optional[str], host: Optional[str]) -> bool:
+    """Whether a counted failure of ``task`` on ``host`` is in the play (a job's task counts when its reap failed)."""
+    jobs_of_task = {j.jid for j in result.jobs if j.task == task}
+    for failure in result.failures:
+        if host is not None and failure.host != host:
+            continue
+        if task is None or failure.task == task or (failure.jid is not None and failure.jid in jobs_of_task):
+            return True
+    return False
+
+
+def assert_play_failed(result: PlayResult, task: Optional[str] = None, host: Optional[str] = None) -> None:
+    """The play failed; when given, because ``task`` failed on ``host``.
+
+    ``task`` may name the failing task itself or an async task whose job's reap (``async_status``) failed.
+    """
+    __tracebackhide__ = True
+    if result.timed_out:
+        _fail("the play did not fail: it hung and was stopped at its timeout", result)
+    if result.ok:
+        _fail("the play passed (rc=0) but was expected to fail", result)
+    if (task is not None or host is not None) and not failed_because(result, task, host):
+        what = " and ".join(p for p in (f'task "{task}"' if task else "", f"host {host}" if host else "") if p)
+        _fail(f"the play failed, but not because of {what}", result)
+
+
+def assert_all_jobs_reaped(result: PlayResult) -> None:
+    """Every fire-and-forget job was reaped by an ``async_status`` in the play."""
+    __tracebackhide__ = True
+    unreaped = result.unreaped_jobs
+    if unreaped:
+        lines = "\n".join(f"  {j.describe()}\n    job file: {j.job_file}" for j in unreaped)
+        _fail(f"{len(unreaped)} fire-and-forget job(s) were never reaped with async_status:\n{lines}", result)
+
+
+def assert_no_swallowed_failures(result: PlayResult) -> None:
+    """No job failed, timed out or vanished on a host that finished the play without failing."""
+    __tracebackhide__ = True
+    swallowed = result.swallowed_failures
+    if swallowed:
+        lines = "\n".join(f"  {j.describe()}\n    job file: {j.job_file}" for j in swallowed)
+        _fail(f"{len(swallowed)} job failure(s) were swallowed: their host finished the play green:\n{lines}",
+              result)

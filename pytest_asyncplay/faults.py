@@ -1,0 +1,330 @@
+"""Fault injection: moments (when) and faults (what), small objects that react to the play's events.
+
+A fault is declared before the play and handed to ``run(faults=[...])``. While the play runs, every
+event goes to every fault; when a fault's moment comes it acts on a host through Docker (never
+through the play's own SSH connections). Each fault leaves ``FaultRecord``s: whether it applied,
+when (seconds after the play started), on which host and jid, and what it did. A fault whose moment
+never came leaves one record with ``applied=False``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .errors import FaultError
+from .ledger import AsyncJob
+
+if TYPE_CHECKING:
+    from .targets import Target
+
+HostSelector = Union[None, str, Sequence[str]]
+
+
+@dataclass
+class FaultRecord:
+    """What one fault did (or why it did not) on one host."""
+
+    fault: str
+    applied: bool
+    at: Optional[float]
+    host: Optional[str]
+    jid: Optional[str]
+    detail: str
+    item: Optional[int] = None
+
+    def __str__(self) -> str:
+        state = "applied" if self.applied else "NOT applied"
+        when = f" at +{self.at:.2f}s" if self.at is not None else ""
+        where = f" on {self.host}" if self.host else ""
+        jid = f" (jid {self.jid})" if self.jid else ""
+        return f"{self.fault} {state}{when}{where}{jid}: {self.detail}"
+
+
+class FaultContext:
+    """What faults may touch during one play: the hosts, the jobs launched so far, the clock."""
+
+    def __init__(self, targets: Sequence[Target], jobs: Sequence[AsyncJob]) -> None:
+        self.targets = {t.name: t for t in targets}
+        self.jobs = jobs
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+        self.timers: list[threading.Timer] = []
+
+    def elapsed(self) -> float:
+        """Seconds since the play started."""
+        return time.monotonic() - self.started
+
+    def later(self, seconds: float, action: Any) -> None:
+        """Run ``action()`` on a timer thread ``seconds`` from now; cancelled when the play ends."""
+        timer = threading.Timer(max(0.0, seconds), action)
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
+
+    def close(self) -> None:
+        """Cancel timers that have not fired yet."""
+        for timer in self.timers:
+            timer.cancel()
+
+
+# --------------------------------------------------------------------------------------------- moments
+@dataclass(frozen=True)
+class Moment:
+    """When a fault acts. Subclasses say which events (or which clock time) they stand for."""
+
+    def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
+        """The hosts on which this event is the moment (empty: not the moment)."""
+        return []
+
+    def describe(self) -> str:
+        """Words for records: "when X"."""
+        return repr(self)
+
+
+@dataclass(frozen=True)
+class JobLaunched(Moment):
+    """When the named async task reports its jid (once per host, once per loop item)."""
+
+    task: str
+
+    def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
+        return [job.host] if job is not None and job.task == self.task else []
+
+    def describe(self) -> str:
+        return f'job_launched("{self.task}")'
+
+
+@dataclass(frozen=True)
+class TaskStart(Moment):
+    """When the named task starts on a host."""
+
+    task: str
+
+    def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
+        data = event.get("event_data") or {}
+        if event.get("event") == "runner_on_start" and data.get("task") == self.task and data.get("host"):
+            return [str(data["host"])]
+        return []
+
+    def describe(self) -> str:
+        return f'task_start("{self.task}")'
+
+
+@dataclass(frozen=True)
+class After(Moment):
+    """That many seconds after the play starts (on every selected host)."""
+
+    seconds: float
+
+    def describe(self) -> str:
+        return f"after({self.seconds:g})"
+
+
+def job_launched(task: str) -> JobLaunched:
+    """The moment the named async task reports its jid, per host and per loop item."""
+    return JobLaunched(task)
+
+
+def task_start(task: str) -> TaskStart:
+    """The moment the named task starts, per host."""
+    return TaskStart(task)
+
+
+def after(seconds: float) -> After:
+    """``seconds`` after the play starts."""
+    if seconds < 0:
+        raise FaultError(f"after({seconds}) is in the past", "give a number of seconds >= 0.")
+    return After(float(seconds))
+
+
+# ---------------------------------------------------------------------------------------------- faults
+def _hosts(selector: HostSelector) -> Optional[frozenset[str]]:
+    if selector is None:
+        return None
+    return frozenset([selector] if isinstance(selector, str) else selector)
+
+
+@dataclass
+class Fault:
+    """Base class: selects hosts, waits for its moment, acts, and records what it did."""
+
+    at: Moment
+    host: HostSelector = None
+    records: list[FaultRecord] = field(default_factory=list, init=False, repr=False)
+    name = "fault"
+
+    def __post_init__(self) -> None:
+        self._hosts = _hosts(self.host)
+
+    def wants(self, host: str) -> bool:
+        """Whether this fault applies to ``host``."""
+        return self._hosts is None or host in self._hosts
+
+    def start(self, ctx: FaultContext) -> None:
+        """Called as the play starts; time-based moments arm their timers here."""
+        self.records = []
+        if isinstance(self.at, After):
+            ctx.later(self.at.seconds, lambda: self._at_time(ctx))
+
+    def _at_time(self, ctx: FaultContext) -> None:
+        for host in ctx.targets:
+            if self.wants(host):
+                self._guarded(ctx, host, None)
+
+    def on_event(self, event: Mapping[str, Any], job: Optional[AsyncJob], ctx: FaultContext) -> None:
+        """Called with every event (and the job it launched, if any), in order."""
+        for host in self.at.hosts_at(event, job):
+            if self.wants(host):
+                self._guarded(ctx, host, job)
+
+    def _guarded(self, ctx: FaultContext, host: str, job: Optional[AsyncJob]) -> None:
+        at = ctx.elapsed()
+        try:
+            with ctx.lock:
+                self.act(ctx, host, job, at)
+        except Exception as exc:  # a fault must never break the event stream; the record says why
+            self.records.append(FaultRecord(self.name, False, at, host, job.jid if job else None,
+                                            f"failed to apply: {exc!r}"))
+
+    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+        """Do the fault on ``host`` (and ``job`` when the moment is a job's)."""
+        raise NotImplementedError
+
+    def finish(self, ctx: FaultContext) -> list[FaultRecord]:
+        """The records, with one not-applied record if the moment never came."""
+        if not self.records:
+            hosts = ", ".join(sorted(self._hosts)) if self._hosts else "any host"
+            self.records.append(FaultRecord(
+                self.name, False, None, None, None,
+                f"its moment {self.at.describe()} never came on {hosts}",
+            ))
+        return list(self.records)
+
+
+@dataclass
+class JobFault(Fault):
+    """A fault on the processes of one async job, matched by task (and optionally host and loop item)."""
+
+    task: str = ""
+    item: Optional[int] = None
+    action = "kill"
+
+    def _jobs_for(self, ctx: FaultContext, host: str, job: Optional[AsyncJob]) -> list[AsyncJob]:
+        if job is not None and isinstance(self.at, JobLaunched):
+            candidates = [job]
+        else:
+            candidates = [j for j in ctx.jobs if j.host == host and j.task == self.task]
+        return [j for j in candidates if self.item is None or j.item == self.item]
+
+    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+        target = ctx.targets[host]
+        for found in self._jobs_for(ctx, host, job):
+            answer = target.hostside("signal", found.jid, self.action)
+            signalled = answer.get("signalled", [])
+            self.records.append(FaultRecord(
+                self.name, bool(signalled), at, host, found.jid,
+                self.explain(answer) if signalled else "no process of the job was left (it had finished)",
+                found.item,
+            ))
+            if signalled:
+                self.after_signal(ctx, target, found, at)
+
+    def explain(self, answer: Mapping[str, Any]) -> str:
+        """What was done, for the record."""
+        return f"SIGKILL to {answer['signalled']} (all of the job but its runner {answer['runner']})"
+
+    def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, at: float) -> None:
+        """Follow-up work after the signal (``slow_job`` resumes the job later)."""
+
+
+@dataclass
+class KillJob(JobFault):
+    """Kill every process of the job except the runner, so the job file records a failure."""
+
+    name = "kill_job"
+    action = "kill"
+
+
+@dataclass
+class VanishJob(JobFault):
+    """Kill the whole job including its runner and watchdog: the job file stays "started" forever."""
+
+    name = "vanish_job"
+    action = "vanish"
+
+    def explain(self, answer: Mapping[str, Any]) -> str:
+        return f"SIGKILL to {answer['signalled']} (watchdog, runner and module: nothing will write a result)"
+
+
+@dataclass
+class SlowJob(JobFault):
+    """Freeze the job's processes (not the watchdog, not the runner) for ``seconds``, then resume them."""
+
+    seconds: float = 0.0
+    name = "slow_job"
+    action = "stop"
+
+    def explain(self, answer: Mapping[str, Any]) -> str:
+        return f"SIGSTOP to {answer['signalled']} for {self.seconds:g}s, then SIGCONT"
+
+    def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, at: float) -> None:
+        def resume() -> None:
+            try:
+                target.hostside("signal", job.jid, "cont")
+            except Exception:  # the watchdog may have killed the job, or the host is gone
+                pass
+
+        ctx.later(self.seconds, resume)
+
+
+@dataclass
+class RestartHost(Fault):
+    """Restart the host's container (a crash-reboot): running jobs die, files stay, SSH comes back."""
+
+    name = "restart_host"
+
+    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+        target = ctx.targets[host]
+        started = time.monotonic()
+        target.pool.restart(target)
+        self.records.append(FaultRecord(
+            self.name, True, at, host, None,
+            f"container restarted; SSH answered again after {time.monotonic() - started:.2f}s",
+        ))
+
+
+def _job_moment(task: str, at: Optional[Moment]) -> Moment:
+    if not task:
+        raise FaultError("a job fault needs the name of the async task whose job it hits",
+                         'name the task as the play shows it, e.g. kill_job("compress logs").')
+    return at or JobLaunched(task)
+
+
+def kill_job(task: str, host: HostSelector = None, item: Optional[int] = None, at: Optional[Moment] = None) -> KillJob:
+    """Kill the job of ``task`` (on ``host``, loop ``item``) when it launches (or ``at``): it records a failure."""
+    return KillJob(at=_job_moment(task, at), host=host, task=task, item=item)
+
+
+def vanish_job(task: str, host: HostSelector = None, item: Optional[int] = None,
+               at: Optional[Moment] = None) -> VanishJob:
+    """Kill the job of ``task`` including its runner, leaving the job file at "started" forever."""
+    return VanishJob(at=_job_moment(task, at), host=host, task=task, item=item)
+
+
+def slow_job(task: str, seconds: float, host: HostSelector = None, item: Optional[int] = None,
+             at: Optional[Moment] = None) -> SlowJob:
+    """Freeze the job of ``task`` for ``seconds`` (its watchdog keeps counting toward ``async:``)."""
+    if seconds <= 0:
+        raise FaultError(f"slow_job({task!r}, {seconds}) freezes nothing", "give seconds > 0.")
+    return SlowJob(at=_job_moment(task, at), host=host, task=task, item=item, seconds=float(seconds))
+
+
+def restart_host(host: HostSelector = None, at: Optional[Moment] = None) -> RestartHost:
+    """Restart the host's container at ``at`` (a crash-reboot): jobs die, SSH comes back on the same port."""
+    if at is None:
+        raise FaultError("restart_host needs a moment", 'say when, e.g. restart_host("host1", at=task_start("x")).')
+    return RestartHost(at=at, host=host)

@@ -1,0 +1,224 @@
+"""The job ledger: one ``AsyncJob`` per async job a play launched, built from the event stream and
+completed after the play from the job files on the hosts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from .versions import ASYNC_STATUS_ACTIONS, flag
+
+if TYPE_CHECKING:
+    from .targets import Target
+
+OUTCOMES = ("ok", "failed", "timeout", "running", "vanished", "missing")
+FAILED_OUTCOMES = frozenset({"failed", "timeout", "vanished"})
+
+
+@dataclass
+class AsyncJob:
+    """One async job: who launched it, whether the play reaped it, and what its job file says."""
+
+    task: str
+    host: str
+    jid: str
+    async_timeout: Optional[int]
+    poll: Optional[int]
+    item: Optional[int]
+    reaped: bool = False
+    outcome: str = "missing"
+    result: Optional[dict[str, Any]] = None
+    runtime: Optional[float] = None
+    task_path: Optional[str] = None
+    task_uuid: Optional[str] = None
+    results_file: Optional[str] = None
+    launched_at: Optional[float] = field(default=None, repr=False)
+    final_event: Optional[dict[str, Any]] = field(default=None, repr=False)
+
+    @property
+    def fire_and_forget(self) -> bool:
+        """Whether the task was launched with ``poll: 0``."""
+        return self.poll == 0
+
+    @property
+    def job_file(self) -> str:
+        """The job file's content as text, for error messages."""
+        return json.dumps(self.result, sort_keys=True) if self.result is not None else "<no job file>"
+
+    def describe(self) -> str:
+        """One line for messages: task, host, jid, outcome."""
+        where = f" ({self.task_path})" if self.task_path else ""
+        item = f" item {self.item}" if self.item is not None else ""
+        return f'"{self.task}"{where}{item} on {self.host}: jid {self.jid}, outcome {self.outcome}, reaped={self.reaped}'
+
+
+def _as_int(value: Any) -> Optional[int]:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def event_time(event: Mapping[str, Any]) -> Optional[float]:
+    """The POSIX time an ansible-runner event was created."""
+    created = event.get("created")
+    if not created:
+        return None
+    try:
+        return datetime.fromisoformat(str(created)).timestamp()
+    except ValueError:
+        return None
+
+
+class JobTracker:
+    """Follows the event stream and records launches and reaps as they happen."""
+
+    def __init__(self, meta_file: Optional[Path] = None) -> None:
+        self.jobs: list[AsyncJob] = []
+        self._by_jid: dict[str, AsyncJob] = {}
+        self._reaped: set[str] = set()
+        self._meta_file = meta_file
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._current: dict[str, tuple[str, str, Optional[str]]] = {}
+        self._item_counts: dict[tuple[str, str], int] = {}
+
+    def _task_meta(self, task_uuid: str) -> dict[str, Any]:
+        if task_uuid not in self._meta and self._meta_file is not None and self._meta_file.exists():
+            for line in self._meta_file.read_text().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    self._meta[record["uuid"]] = record
+        return self._meta.get(task_uuid, {})
+
+    def feed(self, event: Mapping[str, Any]) -> Optional[AsyncJob]:
+        """Take one event; return the job it launched, if it launched one."""
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        action = data.get("task_action") or ""
+        if kind == "runner_on_start" and host:
+            self._current[host] = (data.get("task", ""), data.get("task_uuid", ""), data.get("task_path"))
+            return None
+        if not host or not kind.startswith("runner_"):
+            return None
+        item: Optional[int] = None
+        if kind.startswith("runner_item_on_"):
+            key = (data.get("task_uuid", ""), host)
+            item = self._item_counts.get(key, 0)
+            self._item_counts[key] = item + 1
+        jid = res.get("ansible_job_id") if isinstance(res, dict) else None
+        if not jid:
+            return None
+        if kind == "runner_on_async_poll":
+            if jid in self._by_jid:
+                return None
+            task, task_uuid, task_path = self._current.get(host, ("", "", None))
+            key = (task_uuid, host)
+            pending_item = self._item_counts.get(key) if key in self._item_counts else None
+            return self._launch(jid, task, task_uuid, task_path, host, pending_item, res, event, polled=True)
+        if action in ASYNC_STATUS_ACTIONS:
+            if "erased" not in res:
+                self._reaped.add(jid)
+                if jid in self._by_jid:
+                    self._by_jid[jid].reaped = True
+            return None
+        if jid in self._by_jid:
+            self._by_jid[jid].final_event = dict(res)
+            return None
+        if flag(res, "started") and not flag(res, "finished"):
+            return self._launch(jid, data.get("task", ""), data.get("task_uuid", ""), data.get("task_path"),
+                                host, item, res, event, polled=False)
+        if kind in ("runner_on_async_ok", "runner_on_async_failed", "runner_on_ok", "runner_on_failed",
+                    "runner_item_on_ok", "runner_item_on_failed"):
+            job = self._launch(jid, data.get("task", ""), data.get("task_uuid", ""), data.get("task_path"),
+                               host, item, res, event, polled=True)
+            job.final_event = dict(res)
+        return None
+
+    def _launch(self, jid: str, task: str, task_uuid: str, task_path: Optional[str], host: str,
+                item: Optional[int], res: Mapping[str, Any], event: Mapping[str, Any], polled: bool) -> AsyncJob:
+        meta = self._task_meta(task_uuid)
+        poll = _as_int(meta.get("poll"))
+        if poll is None:
+            poll = None if polled else 0
+        job = AsyncJob(
+            task=task, host=host, jid=jid, async_timeout=_as_int(meta.get("async")), poll=poll, item=item,
+            reaped=polled or jid in self._reaped, task_path=task_path, task_uuid=task_uuid,
+            results_file=res.get("results_file"), launched_at=event_time(event),
+        )
+        self.jobs.append(job)
+        self._by_jid[jid] = job
+        return job
+
+
+def classify(record: Union[Mapping[str, Any], None], exists: bool, alive: bool) -> str:
+    """The outcome of a job from its job file and whether any of its processes is alive."""
+    if not exists:
+        return "missing"
+    if record is None:
+        return "running" if alive else "vanished"
+    if flag(record, "started") and not flag(record, "finished"):
+        return "running" if alive else "vanished"
+    if record.get("msg") == "Timeout exceeded":
+        return "timeout"
+    if flag(record, "failed") or (_as_int(record.get("rc")) not in (None, 0)):
+        return "failed"
+    return "ok"
+
+
+def _classify_final(res: Mapping[str, Any]) -> str:
+    message = str(res.get("msg", ""))
+    if "did not complete within the requested time" in message or message == "Timeout exceeded":
+        return "timeout"
+    return "failed" if flag(res, "failed") else "ok"
+
+
+def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
+    """Read every job's file on its host (one exec per host) and fill ``outcome``, ``result``, ``runtime``."""
+    by_host: dict[str, list[AsyncJob]] = {}
+    for job in jobs:
+        by_host.setdefault(job.host, []).append(job)
+    by_name = {t.name: t for t in targets}
+    for host, host_jobs in by_host.items():
+        target = by_name.get(host)
+        if target is None:
+            continue
+        spec = json.dumps([[j.jid, j.results_file or ""] for j in host_jobs])
+        try:
+            answer = target.hostside("jobs", spec)
+        except Exception:  # the host may be gone (a fault stopped it): leave the jobs "missing"
+            continue
+        for job in host_jobs:
+            found = answer.get(job.jid, {})
+            record: Optional[dict[str, Any]] = None
+            text = found.get("text")
+            if text:
+                try:
+                    parsed = json.loads(text)
+                    record = parsed if isinstance(parsed, dict) else None
+                except ValueError:
+                    record = None
+            job.result = record
+            job.outcome = classify(record, bool(found.get("exists")), bool(found.get("alive")))
+            if job.outcome == "missing" and job.final_event is not None:
+                job.result = job.final_event
+                job.outcome = _classify_final(job.final_event)
+            mtime = found.get("mtime")
+            if job.launched_at is not None and mtime is not None and job.outcome not in ("running", "vanished"):
+                job.runtime = max(0.0, float(mtime) - job.launched_at)
+            elif job.result and "delta" in job.result:
+                job.runtime = _delta_seconds(str(job.result["delta"]))
+
+
+def _delta_seconds(delta: str) -> Optional[float]:
+    try:
+        hours, minutes, seconds = delta.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None

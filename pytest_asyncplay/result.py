@@ -1,0 +1,135 @@
+"""``PlayResult``: everything one play left behind: exit code, recap, events, faults and the job ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .faults import FaultRecord
+from .ledger import FAILED_OUTCOMES, AsyncJob
+from .versions import ASYNC_STATUS_ACTIONS
+
+FAILURE_EVENTS = frozenset({"runner_on_failed", "runner_item_on_failed", "runner_on_async_failed"})
+
+
+@dataclass
+class TaskFailure:
+    """One task that failed (not ignored) or was unreachable on one host."""
+
+    task: str
+    host: str
+    message: str
+    unreachable: bool = False
+    task_path: Optional[str] = None
+    jid: Optional[str] = None
+
+    def __str__(self) -> str:
+        kind = "UNREACHABLE" if self.unreachable else "failed"
+        where = f" ({self.task_path})" if self.task_path else ""
+        return f'"{self.task}"{where} {kind} on {self.host}: {self.message}'
+
+
+@dataclass
+class PlayResult:
+    """The structured result of one ``ansible-playbook`` run."""
+
+    playbook: Path
+    rc: int
+    stats: dict[str, dict[str, int]]
+    events: list[dict[str, Any]]
+    stdout: str
+    duration: float
+    faults: list[FaultRecord]
+    jobs: list[AsyncJob]
+    timed_out: bool = False
+    ansible_version: str = ""
+    failures: list[TaskFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether ``ansible-playbook`` exited 0."""
+        return self.rc == 0
+
+    @property
+    def failed_hosts(self) -> set[str]:
+        """Hosts with at least one failed task in the recap."""
+        return {h for h, s in self.stats.items() if s.get("failures", 0)}
+
+    @property
+    def unreachable_hosts(self) -> set[str]:
+        """Hosts that became unreachable during the play."""
+        return {h for h, s in self.stats.items() if s.get("unreachable", 0)}
+
+    @property
+    def unreaped_jobs(self) -> list[AsyncJob]:
+        """Fire-and-forget jobs (``poll: 0``) that no ``async_status`` of the play ever asked about."""
+        return [j for j in self.jobs if j.fire_and_forget and not j.reaped]
+
+    @property
+    def swallowed_failures(self) -> list[AsyncJob]:
+        """Jobs that failed, timed out or vanished while their host finished the play without failing."""
+        bad_hosts = self.failed_hosts | self.unreachable_hosts
+        return [j for j in self.jobs if j.outcome in FAILED_OUTCOMES and j.host not in bad_hosts]
+
+    def job(self, task: str, host: Optional[str] = None, item: Optional[int] = None) -> AsyncJob:
+        """The one job of ``task`` (on ``host``, loop ``item``); ``LookupError`` listing the jobs otherwise."""
+        found = [j for j in self.jobs if j.task == task and (host is None or j.host == host)
+                 and (item is None or j.item == item)]
+        if len(found) != 1:
+            listing = "\n".join("  " + j.describe() for j in self.jobs) or "  (no async job was launched)"
+            raise LookupError(f'{len(found)} jobs match task="{task}" host={host} item={item}; the ledger:\n{listing}')
+        return found[0]
+
+    def recap(self) -> str:
+        """The play recap, one line per host."""
+        lines = []
+        for host in sorted(self.stats):
+            counts = " ".join(f"{k}={v}" for k, v in sorted(self.stats[host].items()))
+            lines.append(f"  {host}: {counts}")
+        return "\n".join(lines) or "  (no recap: the play did not finish)"
+
+    def summary(self) -> str:
+        """Everything a failing assertion should show: rc, recap, failures, ledger, faults."""
+        parts = [f"playbook {self.playbook} rc={self.rc}" + (" (timed out)" if self.timed_out else "")
+                 + f" in {self.duration:.1f}s", "recap:", self.recap()]
+        if self.failures:
+            parts += ["failed tasks:"] + [f"  {f}" for f in self.failures]
+        if self.jobs:
+            parts += ["async jobs:"] + [f"  {j.describe()}\n    job file: {j.job_file}" for j in self.jobs]
+        if self.faults:
+            parts += ["faults:"] + [f"  {f}" for f in self.faults]
+        return "\n".join(parts)
+
+
+def stats_from_event(event: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """The per-host recap from ansible-runner's ``playbook_on_stats`` event."""
+    data = event.get("event_data") or {}
+    keys = {"ok": "ok", "changed": "changed", "failures": "failures", "dark": "unreachable",
+            "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
+    stats: dict[str, dict[str, int]] = {}
+    for source, name in keys.items():
+        for host, count in (data.get(source) or {}).items():
+            stats.setdefault(host, {k: 0 for k in keys.values()})[name] = int(count)
+    return stats
+
+
+def failure_from_event(event: Mapping[str, Any]) -> Optional[TaskFailure]:
+    """A ``TaskFailure`` when the event is a failure that counts (not ignored) or an unreachable host."""
+    kind = event.get("event")
+    data = event.get("event_data") or {}
+    res = data.get("res") if isinstance(data.get("res"), dict) else {}
+    if kind == "runner_on_unreachable":
+        unreachable = True
+    elif kind in FAILURE_EVENTS and not data.get("ignore_errors"):
+        unreachable = False
+    else:
+        return None
+    jid = res.get("ansible_job_id") if data.get("task_action") in ASYNC_STATUS_ACTIONS else None
+    message = str(res.get("msg") or res.get("stderr") or res.get("reason") or "").strip()
+    if message.startswith("Traceback"):
+        message = message.splitlines()[-1]
+    message = message[:500]
+    return TaskFailure(str(data.get("task", "")), str(data.get("host", "")), message, unreachable,
+                       data.get("task_path"), jid)

@@ -1,0 +1,64 @@
+"""Every difference between ansible-core versions that pytest-asyncplay cares about, in one place.
+
+See ``shared/ASYNC-FACTS.md``: job-file flags are ints up to 2.18 and bools from 2.19; async in
+check mode is refused before 2.17; the watchdog wrote before killing (and stepped 5 s) before
+2.18.19 / 2.19.12 / 2.20.8 / 2.21.2; 2.21 changes async_wrapper's argv (the jid prefix stays an
+argument of its own, which is what the host-side scripts match on).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+Version = tuple[int, int, int]
+
+
+@functools.lru_cache(maxsize=None)
+def ansible_core_version() -> Version:
+    """The installed ansible-core version as ``(major, minor, patch)``."""
+    from ansible.release import __version__
+
+    return parse_version(__version__)
+
+
+def parse_version(text: str) -> Version:
+    """``"2.19.14"`` → ``(2, 19, 14)``; pre-release suffixes are ignored."""
+    numbers = [int(n) for n in re.findall(r"\d+", text)[:3]]
+    while len(numbers) < 3:
+        numbers.append(0)
+    return numbers[0], numbers[1], numbers[2]
+
+
+def flag(record: Mapping[str, Any], key: str) -> bool:
+    """A job file's ``started``/``finished`` flag: ``1``/``0`` up to 2.18, ``true``/``false`` from 2.19."""
+    value = record.get(key)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def check_mode_runs_async(version: Version | None = None) -> bool:
+    """Whether ``--check`` runs an async task (2.17+), instead of refusing it (2.15, 2.16)."""
+    return (version or ansible_core_version()) >= (2, 17, 0)
+
+
+def watchdog_kills_first(version: Version | None = None) -> bool:
+    """Whether the async watchdog kills before writing "Timeout exceeded" and steps N/2 for N ≤ 5."""
+    v = version or ansible_core_version()
+    fixed = {(2, 18): 19, (2, 19): 12, (2, 20): 8, (2, 21): 2}
+    if v[:2] in fixed:
+        return v[2] >= fixed[v[:2]]
+    return v[:2] > (2, 21)
+
+
+def watchdog_step(async_seconds: int, version: Version | None = None) -> float:
+    """How often the watchdog checks a job of ``async_seconds``: the worst-case timeout overshoot."""
+    if watchdog_kills_first(version) and async_seconds <= 5:
+        return async_seconds / 2
+    return 5.0
+
+
+ASYNC_STATUS_ACTIONS = frozenset({"async_status", "ansible.builtin.async_status", "ansible.legacy.async_status"})
