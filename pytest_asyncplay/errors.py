@@ -35,10 +35,6 @@ class InventoryError(AsyncplayError):
     """The repository inventory given to the marker cannot be read or mapped onto containers."""
 
 
-class PlayTimeoutError(AsyncplayError):
-    """``ansible-playbook`` ran longer than the ``timeout`` given to ``run``."""
-
-
 class FaultError(AsyncplayError):
     """A fault was declared with arguments that cannot work."""
 

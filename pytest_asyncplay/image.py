@@ -106,7 +106,7 @@ def bootstrap_base(client: docker.DockerClient, base: str) -> str:
             f"load it first (`docker load -i base.tar` or `docker pull {base}`), or use a Debian base "
             "such as --asyncplay-base=debian:bookworm-slim.",
         )
-    debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None)
+    debootstrap = shutil.which("debootstrap", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
     if debootstrap is None:
         raise ImageBuildError(
             f"the base image {base!r} is not present, cannot be pulled, and debootstrap is not installed",

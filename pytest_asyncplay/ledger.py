@@ -54,7 +54,8 @@ class AsyncJob:
         """One line for messages: task, host, jid, outcome."""
         where = f" ({self.task_path})" if self.task_path else ""
         item = f" item {self.item}" if self.item is not None else ""
-        return f'"{self.task}"{where}{item} on {self.host}: jid {self.jid}, outcome {self.outcome}, reaped={self.reaped}'
+        return (f'"{self.task}"{where}{item} on {self.host}: jid {self.jid}, '
+                f"outcome {self.outcome}, reaped={self.reaped}")
 
 
 def _as_int(value: Any) -> Optional[int]:
@@ -62,6 +63,12 @@ def _as_int(value: Any) -> Optional[int]:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def event_res(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``res`` (module result) of an event's data, or an empty dict."""
+    res = data.get("res")
+    return res if isinstance(res, dict) else {}
 
 
 def event_time(event: Mapping[str, Any]) -> Optional[float]:
@@ -100,7 +107,7 @@ class JobTracker:
         kind = event.get("event", "")
         data = event.get("event_data") or {}
         host = data.get("host")
-        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        res = event_res(data)
         action = data.get("task_action") or ""
         if kind == "runner_on_start" and host:
             self._current[host] = (data.get("task", ""), data.get("task_uuid", ""), data.get("task_path"))
@@ -112,7 +119,8 @@ class JobTracker:
             key = (data.get("task_uuid", ""), host)
             item = self._item_counts.get(key, 0)
             self._item_counts[key] = item + 1
-        jid = res.get("ansible_job_id") if isinstance(res, dict) else None
+        nested = res.get("async_result")  # a keep-alive task that ran out of time nests the last poll here
+        jid = res.get("ansible_job_id") or (nested.get("ansible_job_id") if isinstance(nested, dict) else None)
         if not jid:
             return None
         if kind == "runner_on_async_poll":
@@ -206,7 +214,9 @@ def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
                     record = None
             job.result = record
             job.outcome = classify(record, bool(found.get("exists")), bool(found.get("alive")))
-            if job.outcome == "missing" and job.final_event is not None:
+            # A keep-alive job's file is removed after success, and on a controller-side timeout it may
+            # still say "started" (the host's watchdog kills a little later): the controller's verdict wins.
+            if job.outcome in ("missing", "running", "vanished") and job.final_event is not None:
                 job.result = job.final_event
                 job.outcome = _classify_final(job.final_event)
             mtime = found.get("mtime")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .faults import FaultRecord
-from .ledger import FAILED_OUTCOMES, AsyncJob
+from .ledger import FAILED_OUTCOMES, AsyncJob, event_res
 from .versions import ASYNC_STATUS_ACTIONS
 
 FAILURE_EVENTS = frozenset({"runner_on_failed", "runner_item_on_failed", "runner_on_async_failed"})
@@ -119,7 +119,7 @@ def failure_from_event(event: Mapping[str, Any]) -> Optional[TaskFailure]:
     """A ``TaskFailure`` when the event is a failure that counts (not ignored) or an unreachable host."""
     kind = event.get("event")
     data = event.get("event_data") or {}
-    res = data.get("res") if isinstance(data.get("res"), dict) else {}
+    res = event_res(data)
     if kind == "runner_on_unreachable":
         unreachable = True
     elif kind in FAILURE_EVENTS and not data.get("ignore_errors"):

@@ -157,7 +157,7 @@ class PlaybookRunner:
         extra_vars: Optional[Mapping[str, Any]] = None,
         limit: Optional[str] = None,
         check: bool = False,
-        tags: Union[None, str, Sequence[str]] = None,
+        tags: Union[str, Sequence[str], None] = None,
         env: Optional[Mapping[str, str]] = None,
         timeout: Optional[float] = None,
         stop_on_failure: bool = False,
@@ -210,7 +210,8 @@ class PlaybookRunner:
         try:
             outcome = ansible_runner.run(
                 private_data_dir=str(run_dir), playbook=str(path), inventory=inventories,
-                extravars=dict(extra_vars or {}), limit=limit, tags=",".join(tags) if isinstance(tags, (list, tuple)) else tags,
+                extravars=dict(extra_vars or {}), limit=limit,
+                tags=",".join(tags) if isinstance(tags, (list, tuple)) else tags,
                 cmdline="--check" if check else None, envvars=envvars, event_handler=on_event,
                 cancel_callback=stop.is_set, quiet=True, timeout=timeout, suppress_env_files=True,
                 project_dir=str(cfg.parent if cfg else path.parent),

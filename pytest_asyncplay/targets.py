@@ -178,7 +178,7 @@ class HostPool:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.base = base
-        self._image = image
+        self._images: dict[str, str] = {base: image} if image else {}
         self._client = client
         self.session_id = session_id or uuid.uuid4().hex[:10]
         self.keys = KeyPair.generate(self.workdir / "keys")
@@ -205,18 +205,23 @@ class HostPool:
 
     @property
     def image(self) -> str:
-        """The target image tag, built on first use."""
-        if self._image is None:
-            self._image = ensure_image(self.client, self.base)
-        return self._image
+        """The target image tag for the pool's base, built on first use."""
+        return self.image_for(self.base)
 
-    def hosts(self, names: Sequence[str], image: Optional[str] = None, key: Any = None) -> list[Target]:
-        """Hosts named ``names``, reused when ``key`` was asked for before (then reset), else new ones."""
+    def image_for(self, base: str) -> str:
+        """The target image tag built ``FROM base`` (built once per machine, then reused)."""
+        if base not in self._images:
+            self._images[base] = ensure_image(self.client, base)
+        return self._images[base]
+
+    def hosts(self, names: Sequence[str], base: Optional[str] = None, key: Any = None) -> list[Target]:
+        """Hosts named ``names`` (image built FROM ``base``), reused when ``key`` was asked for before
+        (then reset), else new ones."""
         if key is not None and key in self._sets:
             targets = self._sets[key]
             self.reset(targets)
             return targets
-        targets = self.start(names, image=image)
+        targets = self.start(names, image=self.image_for(base or self.base))
         if key is not None:
             self._sets[key] = targets
         return targets
@@ -260,9 +265,8 @@ class HostPool:
                 break
             except docker.errors.APIError as exc:
                 self._remove_by_name(container_name)
-                if "allocated" in str(exc) or "address already in use" in str(exc):
-                    if attempt < 5:
-                        continue
+                if ("allocated" in str(exc) or "address already in use" in str(exc)) and attempt < 5:
+                    continue
                 raise HostStartError(
                     f"container for host {name!r} did not start: {exc}",
                     "check `docker info` and free disk space; the image is " + image,

@@ -16,7 +16,7 @@ from typing import Any
 Version = tuple[int, int, int]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ansible_core_version() -> Version:
     """The installed ansible-core version as ``(major, minor, patch)``."""
     from ansible.release import __version__

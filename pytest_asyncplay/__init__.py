@@ -1,0 +1,61 @@
+"""pytest-asyncplay: prove that no fire-and-forget Ansible job can fail silently in your playbooks.
+
+Real SSH hosts in containers, a runner that returns a structured result with a ledger of every async
+job, fault injection at chosen moments, assertion helpers, and a reap audit for CI.
+"""
+
+from __future__ import annotations
+
+from .assertions import (
+    assert_all_jobs_reaped,
+    assert_no_swallowed_failures,
+    assert_play_failed,
+    assert_play_ok,
+)
+from .errors import (
+    AsyncplayError,
+    DockerUnavailableError,
+    FaultError,
+    HostStartError,
+    ImageBuildError,
+    InventoryError,
+    PlaybookNotFoundError,
+    PlaybookSyntaxError,
+)
+from .faults import FaultRecord, after, job_launched, kill_job, restart_host, slow_job, task_start, vanish_job
+from .ledger import AsyncJob
+from .result import PlayResult, TaskFailure
+from .runner import PlaybookRunner
+from .targets import HostPool, Target
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncJob",
+    "AsyncplayError",
+    "DockerUnavailableError",
+    "FaultError",
+    "FaultRecord",
+    "HostPool",
+    "HostStartError",
+    "ImageBuildError",
+    "InventoryError",
+    "PlayResult",
+    "PlaybookNotFoundError",
+    "PlaybookRunner",
+    "PlaybookSyntaxError",
+    "Target",
+    "TaskFailure",
+    "__version__",
+    "after",
+    "assert_all_jobs_reaped",
+    "assert_no_swallowed_failures",
+    "assert_play_failed",
+    "assert_play_ok",
+    "job_launched",
+    "kill_job",
+    "restart_host",
+    "slow_job",
+    "task_start",
+    "vanish_job",
+]

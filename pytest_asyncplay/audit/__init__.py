@@ -1,0 +1,24 @@
+"""The reap audit: discover fire-and-forget tasks in playbooks and lint how they are reaped.
+
+Pure Python over PyYAML: no containers, no Ansible import.
+"""
+
+from __future__ import annotations
+
+from pytest_asyncplay.audit.discover import AsyncTask, BlockFrame, Playbook, Task, discover, is_playbook
+from pytest_asyncplay.audit.lint import FINDING_KINDS, Finding, FindingKind, TaskVerdict, analyze, lint
+
+__all__ = [
+    "FINDING_KINDS",
+    "AsyncTask",
+    "BlockFrame",
+    "Finding",
+    "FindingKind",
+    "Playbook",
+    "Task",
+    "TaskVerdict",
+    "analyze",
+    "discover",
+    "is_playbook",
+    "lint",
+]

@@ -1,0 +1,591 @@
+"""Static reap lint: does every fire-and-forget job have a reap that fails the play when it fails?
+
+Works on what :mod:`pytest_asyncplay.audit.discover` found; pure, fast, deterministic.
+
+A *reap* of a launch (a task with ``async: N``, ``poll: 0`` and ``register: R``) is a later
+``async_status`` task (any FQCN) in the same play or a later play of the same run whose ``jid``
+references ``R.ansible_job_id`` (also through ``R.results`` with ``item.ansible_job_id`` /
+``loop_control.loop_var``, a ``set_fact`` alias or task ``vars``), with no task re-registering
+``R`` in between. A reap in ``handlers`` counts only when a task at or after the launch, in the
+handler's play, notifies it (by name, ``listen`` topic or ``role : name``).
+
+Rules decided here (see :data:`FINDING_KINDS` for the kinds):
+
+- A task is ok iff at least one of its reaps has no finding, and no task-level finding
+  (``async-timeout-tight``) applies. Every reap's findings are reported when none is sound.
+- ``reap-conditional``: the reap or anything enclosing it has a ``when:`` other than literal
+  true, or the reap sits in a ``rescue:`` (it runs only when its block failed).
+- ``reap-ignores-errors``: the effective ``ignore_errors`` is true or templated (it may be true).
+- ``reap-cannot-fail``: ``failed_when`` is literally false (or a list holding a literal false) and
+  no later ``assert``/``fail`` task mentions the reap's register.
+- ``reap-rescued``: the reap sits in the ``block:`` part of a block (at any depth) whose
+  ``rescue:`` does not re-raise. A rescue re-raises when it holds a ``fail`` task that runs
+  unconditionally (no ``when:``, errors not ignored, not inside a nested block with its own
+  rescue). ``meta: end_play``/``end_host`` end the play *green*, so they swallow the failure.
+- ``reap-budget-short``: ``until:`` missing (the reap looks once and does not wait) or numeric
+  ``retries`` x ``delay`` (defaults 3 and 5 when ``until`` is set) below a literal ``async``.
+- ``loop-partly-reaped``: the launch loops and every reference from the reap picks items
+  (``results[0]``, a slice, ``first``/``last``/``select``... filters).
+- ``reap-wrong-job``: no reap references the launch's register, and a later ``async_status``
+  references a register that was overwritten since the launch, that belongs to no fire-and-forget
+  launch, or whose job was already reaped (a copy-paste duplicate).
+- ``async-timeout-tight``: only with measured ``runtimes``; ``async`` < 1.5 x the runtime.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
+from pytest_asyncplay.errors import PlaybookSyntaxError
+
+__all__ = ["FINDING_KINDS", "Finding", "FindingKind", "TaskVerdict", "analyze", "lint"]
+
+FindingKind = Literal[
+    "unreaped",
+    "reap-ignores-errors",
+    "reap-cannot-fail",
+    "reap-conditional",
+    "reap-cleanup-only",
+    "reap-wrong-job",
+    "loop-partly-reaped",
+    "reap-rescued",
+    "reap-budget-short",
+    "async-timeout-tight",
+]
+
+#: Every finding kind, in the order findings of one task are reported.
+FINDING_KINDS: tuple[FindingKind, ...] = (
+    "unreaped",
+    "reap-wrong-job",
+    "reap-cleanup-only",
+    "reap-ignores-errors",
+    "reap-cannot-fail",
+    "reap-conditional",
+    "reap-rescued",
+    "loop-partly-reaped",
+    "reap-budget-short",
+    "async-timeout-tight",
+)
+
+#: ``async`` must be at least this many times the measured runtime.
+TIGHT_FACTOR = 1.5
+#: Ansible's defaults for a task with ``until:`` and no ``retries``/``delay``.
+DEFAULT_RETRIES = 3
+DEFAULT_DELAY = 5.0
+
+RuntimeKey = tuple[Path, str]
+
+_FALSE_STRINGS = frozenset({"false", "no", "off", "0"})
+_TRUE_STRINGS = frozenset({"true", "yes", "on", "1"})
+_PATH = re.compile(r"""(?<![\w.'"])([A-Za-z_]\w*)((?:\s*\.\s*[A-Za-z_]\w*|\s*\[[^\[\]]*\])*)""")
+_SEGMENT = re.compile(r"""\.\s*([A-Za-z_]\w*)|\[\s*(['"])(.*?)\2\s*\]|\[([^\]]*)\]""")
+_PARTIAL_FILTER = re.compile(
+    r"\|\s*(first|last|random|select|reject|selectattr|rejectattr|batch|slice|min|max)\b(\([^)]*\))?"
+)
+_DEFINED_JOBS = re.compile(r"""selectattr\(\s*['"]ansible_job_id['"]\s*,\s*['"]defined['"]\s*\)""")
+_INDEX = "[]"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with how a fire-and-forget task is reaped.
+
+    ``message`` starts with the kind and names the task's and (when there is one) the reap's
+    ``file:line``; ``hint`` says how to fix it.
+    """
+
+    kind: FindingKind
+    task: AsyncTask
+    message: str
+    reap_file: Path | None = None
+    reap_line: int | None = None
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class TaskVerdict:
+    """The lint's verdict on one fire-and-forget task.
+
+    ``reap`` is the sound reap (or, when none is sound, the first one found); ``reaps`` all of
+    them. ``reap_budget_seconds`` is how long ``reap`` waits (retries x delay; 0 without
+    ``until``; None when templated). ``headroom`` is ``async`` / measured runtime, when known.
+    """
+
+    task: AsyncTask
+    ok: bool
+    findings: tuple[Finding, ...] = ()
+    reap: Task | None = None
+    reap_budget_seconds: float | None = None
+    runtime_seconds: float | None = None
+    headroom: float | None = None
+    reaps: tuple[Task, ...] = ()
+
+
+@dataclass(frozen=True)
+class _JobRef:
+    """A reference from a reap's ``jid`` to a register; ``partial`` when it picks loop items."""
+
+    register: str
+    partial: bool
+    text: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading jid expressions
+
+
+def _segments(tail: str) -> list[str]:
+    out: list[str] = []
+    for match in _SEGMENT.finditer(tail):
+        attr, _, quoted, index = match.groups()
+        out.append(attr or quoted or (_INDEX if index is not None else ""))
+    return out
+
+
+def _paths(text: str) -> list[tuple[str, list[str], int]]:
+    """Every ``name.attr[index]...`` path in a Jinja text: (head, segments, end offset)."""
+    return [(m.group(1), _segments(m.group(2)), m.end()) for m in _PATH.finditer(text)]
+
+
+def _partial_filters(text: str) -> bool:
+    for match in _PARTIAL_FILTER.finditer(text):
+        if match.group(1) == "selectattr" and _DEFINED_JOBS.search(match.group(0)):
+            continue  # skipped loop items have no job id: selecting the defined ones keeps all jobs
+        return True
+    return False
+
+
+class _RefReader:
+    """Turns a reap's ``jid`` (and its loop) into the registers it takes job ids from."""
+
+    def __init__(self, facts: Mapping[str, str]) -> None:
+        self.facts = facts
+
+    def refs(self, text: str, loop_var: str | None, loop_expr: Any, depth: int = 0) -> list[_JobRef]:
+        refs: list[_JobRef] = []
+        if depth > 4:
+            return refs
+        for head, segs, _ in _paths(text):
+            if loop_var is not None and head == loop_var and loop_expr is not None:
+                refs += self.loop_refs(loop_expr, depth + 1)
+            elif segs[:1] == ["ansible_job_id"]:
+                refs.append(_JobRef(head, False, text))
+            elif segs[:1] == ["results"] and "ansible_job_id" in segs:
+                refs.append(_JobRef(head, _INDEX in segs, text))
+            elif head in self.facts:
+                refs += self.refs(self.facts[head], None, None, depth + 1)
+        return refs
+
+    def loop_refs(self, loop_expr: Any, depth: int) -> list[_JobRef]:
+        if isinstance(loop_expr, list):
+            refs: list[_JobRef] = []
+            for element in loop_expr:
+                refs += self.refs(str(element), None, None, depth)
+            return refs
+        text = str(loop_expr)
+        refs = []
+        partial_text = _partial_filters(text)
+        for head, segs, _ in _paths(text):
+            if segs[:1] == ["results"]:
+                refs.append(_JobRef(head, partial_text or _INDEX in segs[1:2], text))
+            elif segs[:1] == ["ansible_job_id"]:
+                refs.append(_JobRef(head, False, text))
+            elif head in self.facts:
+                refs += [
+                    _JobRef(r.register, r.partial or partial_text, r.text)
+                    for r in self.loop_refs(self.facts[head], depth + 1)
+                ]
+        return refs
+
+
+def _loop_expr(task: Task) -> Any:
+    for key, value in task.keywords.items():
+        if key == "loop" or str(key).startswith("with_"):
+            return value
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Truth of keyword values
+
+
+def _truthy(value: Any) -> bool | None:
+    """True/False for a literal, None when templated (unknown)."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    text = str(value).strip()
+    inner = text[2:-2].strip() if text.startswith("{{") and text.endswith("}}") else text
+    if inner.lower() in _TRUE_STRINGS:
+        return True
+    if inner.lower() in _FALSE_STRINGS:
+        return False
+    return None
+
+
+def _literally_false(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_literally_false(v) for v in value)
+    if value is False:
+        return True
+    if isinstance(value, str):
+        text = value.strip()
+        inner = text[2:-2].strip() if text.startswith("{{") and text.endswith("}}") else text
+        return inner.lower() == "false"
+    return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
+        return float(value)
+    return None
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+
+# --------------------------------------------------------------------------------------------------
+# The analysis of one playbook
+
+
+class _Analysis:
+    """Verdicts for the fire-and-forget tasks of one playbook."""
+
+    def __init__(self, playbook: Playbook, runtimes: Mapping[RuntimeKey, float]) -> None:
+        self.pb = playbook
+        self.tasks = playbook.all_tasks
+        self.base = playbook.path.parent
+        self.runtimes = runtimes
+        self.refs: dict[int, list[_JobRef]] = {}
+        facts: dict[str, str] = {}
+        for task in self.tasks:
+            if task.short_action.split(".")[-1] == "set_fact":
+                facts.update({str(k): str(v) for k, v in task.args.items() if k != "cacheable"})
+            if task.action.split(".")[-1] == "async_status":
+                local = dict(facts)
+                task_vars = task.keywords.get("vars")
+                if isinstance(task_vars, dict):
+                    local.update({str(k): str(v) for k, v in task_vars.items()})
+                reader = _RefReader(local)
+                jid = task.args.get("jid")
+                self.refs[task.order] = reader.refs("" if jid is None else str(jid), task.loop_var, _loop_expr(task))
+
+    def where(self, task: Task) -> str:
+        return task.where(self.base)
+
+    def label(self, task: Task) -> str:
+        return f'"{task.name}" ({self.where(task)})'
+
+    # -- which async_status tasks reap which launch -------------------------------------------
+
+    def registered_before(self, name: str, order: int) -> Task | None:
+        """The last task before ``order`` that registers ``name``."""
+        for task in reversed(self.tasks[:order]):
+            if task.register == name:
+                return task
+        return None
+
+    def notified(self, handler: Task, since: int) -> bool:
+        names = {handler.name, *handler.listen}
+        if handler.role:
+            names.add(f"{handler.role} : {handler.name}")
+        return any(
+            t.play_index == handler.play_index and t.order >= since and names.intersection(t.notify) for t in self.tasks
+        )
+
+    def reaps_of(self, launch: AsyncTask) -> tuple[list[tuple[Task, list[_JobRef]]], list[Task]]:
+        """(reaps of ``launch`` with their refs, async_status tasks that would be reaps if run)."""
+        reaps: list[tuple[Task, list[_JobRef]]] = []
+        idle: list[Task] = []
+        if launch.register is None:
+            return reaps, idle
+        for order, refs in self.refs.items():
+            mine = [r for r in refs if r.register == launch.register]
+            if order <= launch.order or not mine:
+                continue
+            status = self.tasks[order]
+            if self.registered_before(launch.register, order) is not launch:
+                continue
+            if status.section == "handlers" and not self.notified(status, launch.order):
+                idle.append(status)
+                continue
+            reaps.append((status, mine))
+        return reaps, idle
+
+    def stray_reap(self, launch: AsyncTask) -> tuple[Task, str] | None:
+        """A later async_status that looks aimed at the wrong job, with the reason."""
+        for order, refs in self.refs.items():
+            if order <= launch.order or not refs:
+                continue
+            status = self.tasks[order]
+            reasons: list[str] = []
+            for ref in refs:
+                if launch.register is not None and ref.register == launch.register:
+                    owner = self.registered_before(ref.register, order)
+                    if owner is not None and owner is not launch:
+                        reasons.append(f"{ref.register!r} is registered again by {self.label(owner)} before it")
+                        continue
+                owner = self.registered_before(ref.register, order)
+                if not isinstance(owner, AsyncTask):
+                    what = "no task" if owner is None else f"{self.label(owner)}, not a fire-and-forget task"
+                    reasons.append(f"it takes the job id from {ref.register!r}, registered by {what}")
+                    continue
+                earlier = [
+                    o
+                    for o, rs in self.refs.items()
+                    if owner.order < o < order and any(r.register == ref.register for r in rs)
+                ]
+                if not earlier:
+                    break  # a genuine reap of another job
+                reasons.append(
+                    f"it reaps {ref.register!r} of {self.label(owner)} again, already reaped by "
+                    f"{self.label(self.tasks[earlier[0]])}"
+                )
+            else:
+                if reasons:
+                    return status, "; ".join(reasons)
+        return None
+
+    # -- checks on one reap ---------------------------------------------------------------------
+
+    def rescue_swallows(self, block_id: int, depth: int) -> Task | None:
+        """The first task of a swallowing rescue of block ``block_id``; None if it re-raises."""
+        rescue = [
+            t
+            for t in self.tasks
+            if len(t.blocks) > depth and t.blocks[depth].block_id == block_id and t.blocks[depth].part == "rescue"
+        ]
+        if not rescue:
+            return None
+        for task in rescue:
+            nested = task.blocks[depth + 1 :]
+            caught = any(f.part == "block" and f.has_rescue for f in nested)
+            if task.short_action == "fail" and not task.when and _truthy(task.ignore_errors) is False and not caught:
+                return None
+        return rescue[0]
+
+    def checked_later(self, reap: Task) -> bool:
+        if reap.register is None:
+            return False
+        for task in self.tasks[reap.order + 1 :]:
+            if task.short_action in ("assert", "fail"):
+                text = " ".join([repr(dict(task.args)), *task.when])
+                if _mentions(text, reap.register):
+                    return True
+        return False
+
+    def budget(self, reap: Task) -> tuple[float | None, str]:
+        """Seconds the reap waits (retries x delay) and how that was worked out."""
+        keywords = reap.keywords
+        if not keywords.get("until"):
+            return 0.0, "it has no until:, so it looks once and does not wait"
+        retries_raw = keywords.get("retries", DEFAULT_RETRIES)
+        delay_raw = keywords.get("delay", DEFAULT_DELAY)
+        retries, delay = _number(retries_raw), _number(delay_raw)
+        if retries is None or delay is None:
+            return None, "retries or delay is templated"
+        retries = max(0.0, retries)
+        delay = 1.0 if delay < 0 else delay
+        return retries * delay, f"retries {retries_raw} x delay {delay_raw}"
+
+    def reap_findings(self, launch: AsyncTask, reap: Task, refs: Sequence[_JobRef]) -> list[Finding]:
+        task_label, reap_label = self.label(launch), self.label(reap)
+        lead = f"{task_label} is reaped by {reap_label}, "
+        findings: list[Finding] = []
+
+        def add(kind: FindingKind, why: str, hint: str) -> None:
+            findings.append(Finding(kind, launch, f"{kind}: {lead}{why}", reap.file, reap.line, hint))
+
+        if str(reap.args.get("mode", "status")).strip() == "cleanup":
+            add(
+                "reap-cleanup-only",
+                "which only runs mode: cleanup; that never fails for a failed job",
+                "Reap with mode: status (the default) and until: <result>.finished first; clean up afterwards.",
+            )
+        ignored = _truthy(reap.ignore_errors)
+        if ignored is not False:
+            kind, file, line = reap.ignore_errors_origin or ("task", reap.file, reap.line)
+            where = f"{display_path(file, self.base)}:{line}"
+            on = "which has" if kind == "task" else f"whose enclosing {kind} ({where}) has"
+            may = "may ignore" if ignored is None else "ignores"
+            add(
+                "reap-ignores-errors",
+                f"{on} ignore_errors: {reap.ignore_errors}, so it {may} a failed job",
+                "Remove ignore_errors from the reap (and its blocks/play); handle expected "
+                "failures with a rescue that re-raises.",
+            )
+        failed_when = reap.keywords.get("failed_when")
+        if failed_when is not None and _literally_false(failed_when) and not self.checked_later(reap):
+            subject = f"{reap.register!r}" if reap.register else "its result (it registers nothing)"
+            add(
+                "reap-cannot-fail",
+                f"which has failed_when: {failed_when} and no later assert/fail checks {subject}",
+                "Drop failed_when: false, or add a later assert on the reap's register (e.g. that: result.rc == 0).",
+            )
+        if reap.when:
+            add(
+                "reap-conditional",
+                f"which may be skipped (when: {' and '.join(reap.when)})",
+                "Make the reap unconditional, or put the same condition on the launch.",
+            )
+        if any(f.part == "rescue" for f in reap.blocks):
+            add(
+                "reap-conditional",
+                "which sits in a rescue: and runs only when its block failed",
+                "Move the reap out of the rescue (into the block or an always:).",
+            )
+        for depth, frame in enumerate(reap.blocks):
+            if frame.part == "block" and frame.has_rescue:
+                swallower = self.rescue_swallows(frame.block_id, depth)
+                if swallower is not None:
+                    add(
+                        "reap-rescued",
+                        f"which sits in a block ({display_path(frame.file, self.base)}:{frame.line}) whose rescue "
+                        f"({self.where(swallower)}) handles the failure without re-raising it",
+                        "End the rescue with an unconditional ansible.builtin.fail, or move the reap out of the block.",
+                    )
+                    break
+        if launch.loop and refs and all(r.partial for r in refs):
+            add(
+                "loop-partly-reaped",
+                f"which takes only some of the loop's jobs ({refs[0].text.strip()})",
+                f'Loop the reap over {launch.register}.results with jid: "{{{{ item.ansible_job_id }}}}".',
+            )
+        budget, how = self.budget(reap)
+        if budget is not None and isinstance(launch.async_timeout, int) and budget < launch.async_timeout:
+            add(
+                "reap-budget-short",
+                f"which waits at most {budget:g} s ({how}) for a job allowed {launch.async_timeout} s",
+                f"Set until: <result>.finished with retries x delay >= async ({launch.async_timeout} s).",
+            )
+        return findings
+
+    # -- the verdict ----------------------------------------------------------------------------
+
+    def verdict(self, launch: AsyncTask) -> TaskVerdict:
+        reaps, idle = self.reaps_of(launch)
+        findings: list[Finding] = []
+        sound: Task | None = None
+        for reap, refs in reaps:
+            these = self.reap_findings(launch, reap, refs)
+            if not these:
+                sound = reap
+                break
+            findings += these
+        if sound is not None:
+            findings = []
+        elif not reaps:
+            findings.append(self.unreaped(launch, idle))
+        chosen = sound or (reaps[0][0] if reaps else None)
+        budget = self.budget(chosen)[0] if chosen is not None else None
+        runtime = self.runtimes.get((launch.playbook, launch.name))
+        headroom: float | None = None
+        if runtime is not None and isinstance(launch.async_timeout, int) and runtime > 0:
+            headroom = launch.async_timeout / runtime
+            if launch.async_timeout < TIGHT_FACTOR * runtime:
+                findings.append(
+                    Finding(
+                        "async-timeout-tight",
+                        launch,
+                        f"async-timeout-tight: {self.label(launch)} has async: {launch.async_timeout} "
+                        f"but took {runtime:g} s; keep async >= {TIGHT_FACTOR:g} x the runtime "
+                        f"({TIGHT_FACTOR * runtime:g} s)",
+                        hint="Raise async well above the realistic worst case.",
+                    )
+                )
+        order = {kind: i for i, kind in enumerate(FINDING_KINDS)}
+        findings.sort(key=lambda f: (order[f.kind], f.reap_line or 0))
+        return TaskVerdict(
+            task=launch,
+            ok=not findings,
+            findings=tuple(findings),
+            reap=chosen,
+            reap_budget_seconds=budget,
+            runtime_seconds=runtime,
+            headroom=headroom,
+            reaps=tuple(r for r, _ in reaps),
+        )
+
+    def unreaped(self, launch: AsyncTask, idle: Sequence[Task]) -> Finding:
+        label = self.label(launch)
+        stray = self.stray_reap(launch) if launch.register is not None else None
+        if stray is not None:
+            status, why = stray
+            return Finding(
+                "reap-wrong-job",
+                launch,
+                f"reap-wrong-job: {label} is not reaped: {self.label(status)} looks like its reap, but {why}",
+                status.file,
+                status.line,
+                hint=f'Reap this job with jid: "{{{{ {launch.register}.ansible_job_id }}}}" and give '
+                "each launch its own register.",
+            )
+        message = f"unreaped: {label} starts a job that no async_status reaps"
+        if launch.register is None:
+            message += " (it has no register:, so nothing can)"
+        elif idle:
+            message += f" (the handler {self.label(idle[0])} would, but nothing notifies it after the launch)"
+        return Finding(
+            "unreaped",
+            launch,
+            message,
+            idle[0].file if idle else None,
+            idle[0].line if idle else None,
+            hint="Register the launch and add a later ansible.builtin.async_status task with "
+            'jid: "{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.',
+        )
+
+    def verdicts(self) -> list[TaskVerdict]:
+        return [self.verdict(t) for t in self.pb.tasks]
+
+
+def analyze(playbooks: Iterable[Playbook], runtimes: Optional[Mapping[RuntimeKey, float]] = None) -> list[TaskVerdict]:
+    """One :class:`TaskVerdict` per fire-and-forget task of ``playbooks``, in discovery order.
+
+    ``runtimes`` maps ``(task.playbook, task.name)`` to a measured runtime in seconds; with it,
+    ``async-timeout-tight`` is checked. Broken playbooks are analysed with the tasks found.
+    """
+    known = runtimes or {}
+    verdicts: list[TaskVerdict] = []
+    for playbook in playbooks:
+        verdicts += _Analysis(playbook, known).verdicts()
+    return verdicts
+
+
+def lint(
+    paths: StrPath | Iterable[StrPath],
+    roles_path: StrPath | Iterable[StrPath] = (),
+    runtimes: Optional[Mapping[RuntimeKey, float]] = None,
+) -> list[Finding]:
+    """Discover the playbooks under ``paths`` and return every finding (empty: all reaped soundly).
+
+    Raises :class:`PlaybookSyntaxError` when a playbook cannot be read completely, since a partial
+    read could hide an unreaped job; :func:`discover` + :func:`analyze` give partial results.
+    """
+    playbooks = discover(paths, roles_path)
+    broken = [pb for pb in playbooks if pb.error is not None]
+    if len(broken) == 1 and broken[0].error is not None:
+        raise broken[0].error
+    if broken:
+        lines = "\n".join(f"  - {pb.error.message}" for pb in broken if pb.error is not None)
+        raise PlaybookSyntaxError(
+            f"{len(broken)} playbooks cannot be read:\n{lines}",
+            hint="Fix each playbook listed above; `ansible-playbook --syntax-check` helps.",
+        )
+    return [f for v in analyze(playbooks, runtimes) for f in v.findings]
