@@ -200,15 +200,3 @@ def _has_tag(client: docker.DockerClient, name: str) -> bool:
 def _tag_of(client: docker.DockerClient, image_id: str) -> str:
     tags = client.images.get(image_id).tags
     return str(tags[0]) if tags else image_id
-
-
-def main() -> None:
-    """``python -m pytest_asyncplay.image [BASE]``: build the target image ahead of the tests."""
-    import sys
-
-    base = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_BASE
-    print(ensure_image(base=base))
-
-
-if __name__ == "__main__":
-    main()

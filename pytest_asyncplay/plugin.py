@@ -131,9 +131,10 @@ def asyncplay_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
 
 @pytest.fixture
-def asyncplay_hosts(request: pytest.FixtureRequest, asyncplay_pool: HostPool) -> Iterator[list[Target]]:
+def asyncplay_hosts(request: pytest.FixtureRequest) -> Iterator[list[Target]]:
     """The test's hosts (per the ``asyncplay`` marker): reused and reset when an earlier test had the same."""
-    spec = spec_for(request.node)
+    spec = spec_for(request.node)  # a bad marker fails here, before anything starts
+    asyncplay_pool: HostPool = request.getfixturevalue("asyncplay_pool")
     key = None if spec.fresh else spec
     targets = asyncplay_pool.hosts(spec.names, base=spec.image, key=key)
     try:

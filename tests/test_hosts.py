@@ -1,0 +1,117 @@
+"""The hosts: real SSH containers, pinned host keys, labels, reuse with reset, testinfra."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+
+import pytest
+
+from pytest_asyncplay import assert_play_ok
+from pytest_asyncplay.targets import LABEL, OWNER_PID_LABEL, ssh_command
+
+
+def test_one_host_by_default(asyncplay_hosts):
+    (host,) = asyncplay_hosts
+    assert host.name == "host1"
+    assert host.address == "127.0.0.1"
+    assert host.user == "ansible"
+    assert stat.S_IMODE(host.identity_file.stat().st_mode) == 0o600
+    key_line = f"[127.0.0.1]:{host.port} ssh-ed25519 "
+    assert key_line in host.known_hosts_file.read_text()
+
+
+def test_host_container_is_labelled_published_on_loopback_and_runs_an_init(asyncplay_hosts, asyncplay_pool):
+    (host,) = asyncplay_hosts
+    container = asyncplay_pool.client.containers.get(host.container_id)
+    assert container.labels[LABEL] == asyncplay_pool.session_id
+    assert container.labels[OWNER_PID_LABEL].isdigit()
+    bindings = container.attrs["HostConfig"]["PortBindings"]["22/tcp"]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(host.port)}]
+    assert container.attrs["HostConfig"]["Init"] is True
+    rc, output = host.exec("cat /proc/1/cmdline | tr '\\0' ' '")
+    assert rc == 0 and "init" in output
+
+
+def test_ssh_uses_the_pinned_host_key_and_rejects_a_wrong_one(asyncplay_hosts, tmp_path):
+    (host,) = asyncplay_hosts
+    done = subprocess.run(ssh_command(host, "sudo -n id -u"), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{host.port} ssh-ed25519 "
+                     "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
+    argv = [a.replace(str(host.known_hosts_file), str(wrong)) for a in ssh_command(host, "true")]
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0
+    assert "HOST IDENTIFICATION HAS CHANGED" in refused.stderr or "verification failed" in refused.stderr
+
+
+def test_root_login_by_key_only(asyncplay_hosts):
+    (host,) = asyncplay_hosts
+    rc, config = host.exec("sshd -T 2>/dev/null | grep -Ei '^(permitrootlogin|passwordauthentication) '")
+    assert rc == 0
+    assert "permitrootlogin without-password" in config or "permitrootlogin prohibit-password" in config
+    assert "passwordauthentication no" in config
+
+
+def test_exec_runs_on_the_host_without_ssh(asyncplay_hosts):
+    (host,) = asyncplay_hosts
+    assert host.exec("hostname") == (0, "host1\n")
+    rc, output = host.exec(["sh", "-c", "exit 3"])
+    assert rc == 3 and output == ""
+    assert host.exec("id -un", user="ansible") == (0, "ansible\n")
+
+
+def test_testinfra_host_connects_over_ssh(asyncplay_hosts):
+    (host,) = asyncplay_hosts
+    infra = host.testinfra
+    assert infra.user().name == "ansible"
+    assert infra.file("/etc/sudoers.d/ansible").exists
+    assert infra.run("python3 -c 'print(6*7)'").stdout.strip() == "42"
+    assert infra.backend.get_connection_type() == "ssh"
+
+
+@pytest.mark.asyncplay(hosts=["web", "db"], groups={"web": ["web"]})
+def test_named_hosts_and_groups(asyncplay_hosts, asyncplay):
+    assert [h.name for h in asyncplay_hosts] == ["web", "db"]
+    result = asyncplay.run("playbooks/facts.yml", tags="groups")
+    assert_play_ok(result)
+    ran = {e["event_data"]["host"] for e in result.events
+           if e["event"] == "runner_on_ok" and e["event_data"].get("task") == "only on the web group"}
+    assert ran == {"web"}
+
+
+@pytest.mark.asyncplay(hosts=2)
+def test_hosts_are_reused_and_reset_between_tests_1(asyncplay_hosts, asyncplay):
+    result = asyncplay.run("playbooks/leftover_job.yml")
+    assert_play_ok(result)
+    assert {j.outcome for j in result.jobs} == {"running"}
+    pytest.shared_state = [(h.container_id, h.port) for h in asyncplay_hosts]  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncplay(hosts=2)
+def test_hosts_are_reused_and_reset_between_tests_2(asyncplay_hosts):
+    previous = getattr(pytest, "shared_state", None)
+    if previous is None:
+        pytest.skip("runs after _1 in the same process only")
+    assert [(h.container_id, h.port) for h in asyncplay_hosts] == previous
+    for host in asyncplay_hosts:
+        rc, leftovers = host.exec("ps -eo args | grep -c '[s]leep 300' ; ls -A /home/ansible/.ansible_async 2>&1")
+        assert leftovers.splitlines()[0] == "0"
+        assert "No such file" in leftovers
+
+
+@pytest.fixture
+def removed_after_test(asyncplay_pool):
+    """Set up before the hosts, torn down after them: checks the containers listed in it are gone."""
+    ids: list[str] = []
+    yield ids
+    present = {c.id for c in asyncplay_pool.client.containers.list(all=True)}
+    assert ids and not set(ids) & present
+
+
+@pytest.mark.asyncplay(fresh=True)
+def test_fresh_hosts_are_new_and_removed_after(removed_after_test, asyncplay_hosts, asyncplay_pool):
+    (host,) = asyncplay_hosts
+    removed_after_test.append(host.container_id)

@@ -1,0 +1,81 @@
+"""Acceptance tests: real pytest runs (pytester) of a playbook repo's test files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import docker
+import pytest
+
+from pytest_asyncplay.targets import LABEL
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_playbooks"
+
+README_EXAMPLE = '''
+import pytest
+from pytest_asyncplay import assert_play_failed, kill_job
+
+
+@pytest.mark.asyncplay(hosts=1)
+def test_a_failed_compress_job_fails_the_play(asyncplay):
+    result = asyncplay.run("fire_and_forget_reaped.yml", faults=[kill_job("compress logs")])
+    assert_play_failed(result, task="compress logs", host="host1")
+    assert result.job("compress logs").outcome == "failed"
+'''
+
+
+@pytest.fixture
+def repo(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A playbook repo with the example playbooks beside its tests."""
+    for playbook in EXAMPLES.glob("*.yml"):
+        shutil.copy(playbook, pytester.path / playbook.name)
+    return pytester
+
+
+def labelled_containers() -> set[str]:
+    return {c.id for c in docker.from_env().containers.list(all=True, filters={"label": LABEL})}
+
+
+def test_readme_example_passes_and_leaves_no_container(repo: pytest.Pytester) -> None:
+    before = labelled_containers()
+    repo.makepyfile(test_repo=README_EXAMPLE)
+    result = repo.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert labelled_containers() <= before
+
+
+def test_marker_is_registered_with_its_signature(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.asyncplay(hosts=1, groups=None, image=None, inventory=None, *"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ("hosts=0", "*hosts=0 starts no host*"),
+        ("host=2", "*unexpected keyword argument 'host'*"),
+        ("hosts='two'", "*hosts='two' must be a count*"),
+        ("hosts=['a', 'a']", "*names a host twice*"),
+        ("groups={'web': ['nope']}", "*unknown host(s)*nope*"),
+        ("inventory='missing.ini'", "*inventory='missing.ini' does not exist*"),
+    ],
+)
+def test_bad_marker_arguments_are_usage_errors_naming_the_argument(
+    pytester: pytest.Pytester, marker: str, message: str
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.asyncplay({marker})
+        def test_it(asyncplay_hosts):
+            pass
+
+        def test_unrelated_still_runs():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*UsageError*@pytest.mark.asyncplay*", message])
+    result.assert_outcomes(passed=1, errors=1)
