@@ -72,6 +72,13 @@ class FaultContext:
 
 
 # --------------------------------------------------------------------------------------------- moments
+def task_matches(wanted: str, name: str, path: Optional[str]) -> bool:
+    """Whether ``wanted`` names this task: its name, or its ``file:line`` (absolute, or a path suffix)."""
+    if wanted == name:
+        return True
+    return bool(path) and (path == wanted or str(path).endswith("/" + wanted.lstrip("/")))
+
+
 @dataclass(frozen=True)
 class Moment:
     """When a fault acts. Subclasses say which events (or which clock time) they stand for."""
@@ -92,7 +99,9 @@ class JobLaunched(Moment):
     task: str
 
     def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
-        return [job.host] if job is not None and job.task == self.task else []
+        if job is not None and task_matches(self.task, job.task, job.task_path):
+            return [job.host]
+        return []
 
     def describe(self) -> str:
         return f'job_launched("{self.task}")'
@@ -106,7 +115,8 @@ class TaskStart(Moment):
 
     def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
         data = event.get("event_data") or {}
-        if event.get("event") == "runner_on_start" and data.get("task") == self.task and data.get("host"):
+        if (event.get("event") == "runner_on_start" and data.get("host")
+                and task_matches(self.task, str(data.get("task", "")), data.get("task_path"))):
             return [str(data["host"])]
         return []
 
@@ -217,7 +227,7 @@ class JobFault(Fault):
         if job is not None and isinstance(self.at, JobLaunched):
             candidates = [job]
         else:
-            candidates = [j for j in ctx.jobs if j.host == host and j.task == self.task]
+            candidates = [j for j in ctx.jobs if j.host == host and task_matches(self.task, j.task, j.task_path)]
         return [j for j in candidates if self.item is None or j.item == self.item]
 
     def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
@@ -305,7 +315,10 @@ def _job_moment(task: str, at: Optional[Moment]) -> Moment:
 
 
 def kill_job(task: str, host: HostSelector = None, item: Optional[int] = None, at: Optional[Moment] = None) -> KillJob:
-    """Kill the job of ``task`` (on ``host``, loop ``item``) when it launches (or ``at``): it records a failure."""
+    """Kill the job of ``task`` (on ``host``, loop ``item``) when it launches (or ``at``): it records a failure.
+
+    ``task`` is the task's name as the play shows it, or its ``file:line`` (``"site.yml:14"``).
+    """
     return KillJob(at=_job_moment(task, at), host=host, task=task, item=item)
 
 

@@ -47,8 +47,16 @@ class AsyncJob:
 
     @property
     def job_file(self) -> str:
-        """The job file's content as text, for error messages."""
-        return json.dumps(self.result, sort_keys=True) if self.result is not None else "<no job file>"
+        """The job file's content for messages: tracebacks cut to their last line, invocation left out."""
+        if self.result is None:
+            return "<no job file>"
+        brief = {k: v for k, v in self.result.items() if k not in ("invocation", "stdout_lines", "stderr_lines")}
+        for key in ("msg", "data", "stderr", "stdout"):
+            value = brief.get(key)
+            if isinstance(value, str) and len(value) > 200:
+                lines = [line for line in value.strip().splitlines() if line.strip()]
+                brief[key] = ("... " + lines[-1][-200:]) if lines else value[-200:]
+        return json.dumps(brief, sort_keys=True)
 
     def describe(self) -> str:
         """One line for messages: task, host, jid, outcome."""

@@ -6,6 +6,9 @@ asks for a fixture.
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +16,16 @@ from typing import Any, Optional, Union
 
 import pytest
 
+from .audit.discover import discover
+from .audit.items import AUDITOR_KEY, RECORD_KEY, PlaybookFile
+from .audit.reap import FAULT_KINDS, ReapAuditor
+from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
 from .runner import PlaybookRunner, inventory_hosts
 from .targets import HostPool, Target
+
+POOL_KEY = pytest.StashKey[HostPool]()
+RECORDS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
 
 MARKER_HELP = (
     "asyncplay(hosts=1, groups=None, image=None, inventory=None, fresh=False): the hosts a test plays on. "
@@ -112,22 +122,146 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"base image the target image is built FROM (default: ini asyncplay_base or {DEFAULT_BASE}).")
     parser.addini("asyncplay_base", f"base image the target image is built FROM (default {DEFAULT_BASE}).",
                   default=DEFAULT_BASE)
+    group.addoption("--asyncplay-reap-audit", nargs="+", metavar="PATH", default=None,
+                    help="collect one item per fire-and-forget task of the playbooks under PATH: it kills the "
+                         "job and passes only if the play fails.")
+    group.addoption("--asyncplay-lint", nargs="+", metavar="PATH", default=None,
+                    help="collect one static [lint] item per fire-and-forget task under PATH (no containers).")
+    group.addoption("--asyncplay-faults", default="killed", metavar="KINDS", type=_fault_kinds,
+                    help=f"audit fault kinds, comma-separated from {','.join(FAULT_KINDS)} (default: killed).")
+    group.addoption("--asyncplay-hosts", default=1, type=_host_count, metavar="N",
+                    help="hosts the audit plays on (host1..hostN; default 1).")
+    group.addoption("--asyncplay-inventory", default=None, metavar="PATH",
+                    help="the repo's inventory for the audit: each of its hosts mapped onto a container.")
+    group.addoption("--asyncplay-report", default=None, metavar="PATH",
+                    help="write the audit's verdict table to PATH.json and PATH.md.")
+
+
+def _fault_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown or not kinds:
+        raise pytest.UsageError(f"--asyncplay-faults={text!r}: unknown kind(s) {unknown}; "
+                                f"use a comma-separated list of {', '.join(FAULT_KINDS)}.")
+    return kinds
+
+
+def _host_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise pytest.UsageError(f"--asyncplay-hosts={text!r}: give a number of hosts >= 1.")
+    return count
+
+
+def _audit_paths(config: pytest.Config) -> list[Path]:
+    paths = [*(config.getoption("asyncplay_reap_audit") or []), *(config.getoption("asyncplay_lint") or [])]
+    return [Path(p).resolve() for p in paths]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker with its full signature."""
+    """Register the marker; with an audit or lint option, add its paths to what pytest collects."""
     config.addinivalue_line("markers", MARKER_HELP)
+    config.stash[RECORDS_KEY] = {}
+    paths = _audit_paths(config)
+    if not paths:
+        return
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise pytest.UsageError(f"asyncplay: audit/lint path(s) {', '.join(map(str, missing))} do not exist; "
+                                "give folders or files of playbooks.")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = []  # only the audit, not the ini testpaths
+    config.args += [str(p) for p in paths if str(p) not in config.args]
+    if config.getoption("asyncplay_reap_audit"):
+        config.stash[AUDITOR_KEY] = ReapAuditor(lambda: _audit_runner(config), Path(config.rootpath))
+
+
+def _audit_runner(config: pytest.Config) -> PlaybookRunner:
+    """A runner on the audit's hosts (reset on each call), per --asyncplay-hosts/--asyncplay-inventory."""
+    inventory = config.getoption("asyncplay_inventory")
+    hosts = config.getoption("asyncplay_hosts")
+    spec = host_spec(hosts=hosts, inventory=inventory, base_dirs=[Path.cwd(), Path(config.rootpath)])
+    pool = session_pool(config)
+    targets = pool.hosts(spec.names, key=("audit", spec))
+    return PlaybookRunner(targets, inventory=spec.inventory, rootdir=Path(config.rootpath),
+                          workdir=tempfile.mkdtemp(prefix="audit-", dir=pool.workdir))
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
+    """Playbooks under an audit or lint path become ``PlaybookFile`` collectors."""
+    config = parent.config
+    if file_path.suffix not in (".yml", ".yaml"):
+        return None
+    audit = [Path(p).resolve() for p in config.getoption("asyncplay_reap_audit") or []]
+    lint = [Path(p).resolve() for p in config.getoption("asyncplay_lint") or []]
+    resolved = file_path.resolve()
+
+    def under(roots: list[Path]) -> bool:
+        return any(resolved == r or r in resolved.parents for r in roots)
+
+    in_audit, in_lint = under(audit), under(lint)
+    if not (in_audit or in_lint):
+        return None
+    found = [pb for pb in discover([resolved]) if pb.path == resolved]
+    if not found:
+        return None
+    kinds = config.getoption("asyncplay_faults") if in_audit else ()
+    return PlaybookFile.from_playbook(parent, found[0], kinds, lint=in_lint)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect audit records from item reports (this also works on the xdist controller)."""
+    records = [json.loads(str(v)) for k, v in report.user_properties if k == RECORD_KEY]
+    if records and _CONFIG:
+        _CONFIG[0].stash[RECORDS_KEY][report.nodeid] = records
+
+
+_CONFIG: list[pytest.Config] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember the config for the report hook (which gets no config of its own)."""
+    _CONFIG[:] = [session.config]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the audit's verdict table; write ``--asyncplay-report`` files."""
+    rows = merge(r for records in config.stash[RECORDS_KEY].values() for r in records)
+    if not rows:
+        return
+    terminalreporter.write_sep("=", "asyncplay reap audit")
+    for line in format_table(rows).splitlines():
+        terminalreporter.write_line(line)
+    report = config.getoption("asyncplay_report")
+    if report:
+        json_path, md_path = write_reports(rows, Path(report))
+        terminalreporter.write_line(f"reports: {json_path} {md_path}")
+
+
+def session_pool(config: pytest.Config) -> HostPool:
+    """The session's host pool (one per xdist worker), created on first use."""
+    if POOL_KEY not in config.stash:
+        base = config.getoption("asyncplay_base") or config.getini("asyncplay_base") or DEFAULT_BASE
+        config.stash[POOL_KEY] = HostPool(Path(tempfile.mkdtemp(prefix="asyncplay-")), base=str(base))
+    return config.stash[POOL_KEY]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove every container of the session, and its key and scratch folder."""
+    pool = config.stash.get(POOL_KEY, None)
+    if pool is not None:
+        pool.close()
+        shutil.rmtree(pool.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def asyncplay_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostPool]:
+def asyncplay_pool(request: pytest.FixtureRequest) -> HostPool:
     """The session's hosts (one pool per xdist worker); every container is removed at the end."""
-    base = request.config.getoption("asyncplay_base") or request.config.getini("asyncplay_base") or DEFAULT_BASE
-    pool = HostPool(tmp_path_factory.mktemp("asyncplay"), base=str(base))
-    try:
-        yield pool
-    finally:
-        pool.close()
+    return session_pool(request.config)
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def load_yaml(path: StrPath) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        problem = "; ".join(str(p) for p in (exc.context, exc.problem) if p)
         raise PlaybookSyntaxError(
             f"{where}: invalid YAML: {problem}",
             hint="Fix the YAML at that line (indentation, a ':' inside an unquoted string, or a "

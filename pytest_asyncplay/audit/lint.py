@@ -256,6 +256,15 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _yaml(value: Any) -> str:
+    """A keyword value as it reads in YAML (``true``, not ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    return str(value)
+
+
 def _mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
 
@@ -290,7 +299,8 @@ class _Analysis:
         return task.where(self.base)
 
     def label(self, task: Task) -> str:
-        return f'"{task.name}" ({self.where(task)})'
+        name = task.node_name if isinstance(task, AsyncTask) else task.name
+        return f'"{name}" ({self.where(task)})'
 
     # -- which async_status tasks reap which launch -------------------------------------------
 
@@ -394,7 +404,7 @@ class _Analysis:
         """Seconds the reap waits (retries x delay) and how that was worked out."""
         keywords = reap.keywords
         if not keywords.get("until"):
-            return 0.0, "it has no until:, so it looks once and does not wait"
+            return 0.0, "has no until:, so it looks once and does not wait"
         retries_raw = keywords.get("retries", DEFAULT_RETRIES)
         delay_raw = keywords.get("delay", DEFAULT_DELAY)
         retries, delay = _number(retries_raw), _number(delay_raw)
@@ -402,7 +412,7 @@ class _Analysis:
             return None, "retries or delay is templated"
         retries = max(0.0, retries)
         delay = 1.0 if delay < 0 else delay
-        return retries * delay, f"retries {retries_raw} x delay {delay_raw}"
+        return retries * delay, f"retries {retries:g} x delay {delay:g}"
 
     def reap_findings(self, launch: AsyncTask, reap: Task, refs: Sequence[_JobRef]) -> list[Finding]:
         task_label, reap_label = self.label(launch), self.label(reap)
@@ -418,6 +428,7 @@ class _Analysis:
                 "which only runs mode: cleanup; that never fails for a failed job",
                 "Reap with mode: status (the default) and until: <result>.finished first; clean up afterwards.",
             )
+            return findings  # nothing else about a cleanup matters: it is no reap
         ignored = _truthy(reap.ignore_errors)
         if ignored is not False:
             kind, file, line = reap.ignore_errors_origin or ("task", reap.file, reap.line)
@@ -426,7 +437,7 @@ class _Analysis:
             may = "may ignore" if ignored is None else "ignores"
             add(
                 "reap-ignores-errors",
-                f"{on} ignore_errors: {reap.ignore_errors}, so it {may} a failed job",
+                f"{on} ignore_errors: {_yaml(reap.ignore_errors)}, so it {may} a failed job",
                 "Remove ignore_errors from the reap (and its blocks/play); handle expected "
                 "failures with a rescue that re-raises.",
             )
@@ -435,7 +446,7 @@ class _Analysis:
             subject = f"{reap.register!r}" if reap.register else "its result (it registers nothing)"
             add(
                 "reap-cannot-fail",
-                f"which has failed_when: {failed_when} and no later assert/fail checks {subject}",
+                f"which has failed_when: {_yaml(failed_when)} and no later assert/fail checks {subject}",
                 "Drop failed_when: false, or add a later assert on the reap's register (e.g. that: result.rc == 0).",
             )
         if reap.when:
@@ -469,9 +480,10 @@ class _Analysis:
             )
         budget, how = self.budget(reap)
         if budget is not None and isinstance(launch.async_timeout, int) and budget < launch.async_timeout:
+            waits = f"which {how}" if budget == 0 else f"which waits at most {budget:g} s ({how})"
             add(
                 "reap-budget-short",
-                f"which waits at most {budget:g} s ({how}) for a job allowed {launch.async_timeout} s",
+                f"{waits}, for a job allowed {launch.async_timeout} s",
                 f"Set until: <result>.finished with retries x delay >= async ({launch.async_timeout} s).",
             )
         return findings
