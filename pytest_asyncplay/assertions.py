@@ -12,9 +12,20 @@ def _fail(message: str, result: PlayResult) -> None:
     raise AssertionError(f"{message}\n{result.summary()}")
 
 
-def assert_play_ok(result: PlayResult) -> None:
-    """The play finished with rc 0."""
+def _faults_applied(result: PlayResult) -> None:
+    """Every fault handed to the play applied: a verdict on a play whose fault never happened proves nothing."""
     __tracebackhide__ = True
+    missed = [record for record in result.faults if not record.applied]
+    if missed:
+        lines = "\n".join(f"  {record}" for record in missed)
+        _fail(f"{len(missed)} fault record(s) say the fault did not apply, so this play proves nothing:\n{lines}",
+              result)
+
+
+def assert_play_ok(result: PlayResult) -> None:
+    """The play finished with rc 0 (and every fault given to it applied)."""
+    __tracebackhide__ = True
+    _faults_applied(result)
     if result.timed_out:
         _fail("the play did not finish: it was stopped at its timeout", result)
     if not result.ok:
@@ -33,11 +44,12 @@ def failed_because(result: PlayResult, task: Optional[str], host: Optional[str])
 
 
 def assert_play_failed(result: PlayResult, task: Optional[str] = None, host: Optional[str] = None) -> None:
-    """The play failed; when given, because ``task`` failed on ``host``.
+    """The play failed (and every fault given to it applied); when given, because ``task`` failed on ``host``.
 
     ``task`` may name the failing task itself or an async task whose job's reap (``async_status``) failed.
     """
     __tracebackhide__ = True
+    _faults_applied(result)
     if result.timed_out:
         _fail("the play did not fail: it hung and was stopped at its timeout", result)
     if result.ok:
@@ -50,6 +62,7 @@ def assert_play_failed(result: PlayResult, task: Optional[str] = None, host: Opt
 def assert_all_jobs_reaped(result: PlayResult) -> None:
     """Every fire-and-forget job was reaped by an ``async_status`` in the play."""
     __tracebackhide__ = True
+    _faults_applied(result)
     unreaped = result.unreaped_jobs
     if unreaped:
         lines = "\n".join(f"  {j.describe()}\n    job file: {j.job_file}" for j in unreaped)
@@ -59,6 +72,7 @@ def assert_all_jobs_reaped(result: PlayResult) -> None:
 def assert_no_swallowed_failures(result: PlayResult) -> None:
     """No job failed, timed out or vanished on a host that finished the play without failing."""
     __tracebackhide__ = True
+    _faults_applied(result)
     swallowed = result.swallowed_failures
     if swallowed:
         lines = "\n".join(f"  {j.describe()}\n    job file: {j.job_file}" for j in swallowed)

@@ -232,7 +232,12 @@ class JobFault(Fault):
 
     def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
         target = ctx.targets[host]
-        for found in self._jobs_for(ctx, host, job):
+        jobs = self._jobs_for(ctx, host, job)
+        if not jobs:
+            self.records.append(FaultRecord(self.name, False, at, host, None,
+                                            f'its moment {self.at.describe()} came, but no job of "{self.task}" '
+                                            f"had been launched on {host} yet"))
+        for found in jobs:
             answer = target.hostside("signal", found.jid, self.action)
             signalled = answer.get("signalled", [])
             self.records.append(FaultRecord(

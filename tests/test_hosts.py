@@ -8,7 +8,13 @@ import subprocess
 import pytest
 
 from pytest_asyncplay import assert_play_ok
+from pytest_asyncplay.plugin import host_spec
 from pytest_asyncplay.targets import LABEL, OWNER_PID_LABEL, ssh_command
+
+
+def spec_for_hosts(count):
+    """The key under which the plugin keeps hosts for ``@pytest.mark.asyncplay(hosts=count)``."""
+    return host_spec(hosts=count)
 
 
 def test_one_host_by_default(asyncplay_hosts):
@@ -83,21 +89,15 @@ def test_named_hosts_and_groups(asyncplay_hosts, asyncplay):
 
 
 @pytest.mark.asyncplay(hosts=2)
-def test_hosts_are_reused_and_reset_between_tests_1(asyncplay_hosts, asyncplay):
+def test_hosts_are_reused_and_reset_between_tests(asyncplay_hosts, asyncplay, asyncplay_pool):
     result = asyncplay.run("playbooks/leftover_job.yml")
     assert_play_ok(result)
     assert {j.outcome for j in result.jobs} == {"running"}
-    pytest.shared_state = [(h.container_id, h.port) for h in asyncplay_hosts]  # type: ignore[attr-defined]
-
-
-@pytest.mark.asyncplay(hosts=2)
-def test_hosts_are_reused_and_reset_between_tests_2(asyncplay_hosts):
-    previous = getattr(pytest, "shared_state", None)
-    if previous is None:
-        pytest.skip("runs after _1 in the same process only")
-    assert [(h.container_id, h.port) for h in asyncplay_hosts] == previous
-    for host in asyncplay_hosts:
-        rc, leftovers = host.exec("ps -eo args | grep -c '[s]leep 300' ; ls -A /home/ansible/.ansible_async 2>&1")
+    # what the next test with the same marker arguments gets:
+    again = asyncplay_pool.hosts([h.name for h in asyncplay_hosts], key=spec_for_hosts(2))
+    assert [(h.container_id, h.port) for h in again] == [(h.container_id, h.port) for h in asyncplay_hosts]
+    for host in again:
+        _, leftovers = host.exec("ps -eo args | grep -c '[s]leep 300' ; ls -A /home/ansible/.ansible_async 2>&1")
         assert leftovers.splitlines()[0] == "0"
         assert "No such file" in leftovers
 

@@ -61,8 +61,13 @@ def job_processes(jid):
     prefix = jid.split(".")[0].encode()
     table = processes()
     wrappers = [p for p in table if prefix in p[4]]
-    watchdog = next((p[0] for p in wrappers if p[0] == p[3]), None)
-    runner = next((p[0] for p in wrappers if p[0] == p[2] and p[0] != p[3]), None)
+    # The runner leads its own process group (the watchdog calls setpgid on it); the watchdog is its
+    # parent: after daemonizing (fork, setsid, fork) it is in its own session but not its leader.
+    runner_row = next((p for p in wrappers if p[0] == p[2]), None)
+    runner = runner_row[0] if runner_row else None
+    watchdog = runner_row[1] if runner_row and any(p[0] == runner_row[1] for p in wrappers) else None
+    if watchdog is None:
+        watchdog = next((p[0] for p in wrappers if p[0] != runner), None)
     group = [p[0] for p in table if runner is not None and p[2] == runner]
     return watchdog, runner, group
 

@@ -1,0 +1,101 @@
+"""Faults on real hosts: slow, vanished and killed jobs, restarted hosts, moments, one host of two."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_asyncplay import (
+    after,
+    assert_play_failed,
+    assert_play_ok,
+    kill_job,
+    restart_host,
+    slow_job,
+    task_start,
+    vanish_job,
+)
+from pytest_asyncplay.versions import watchdog_step
+
+PLAY = "playbooks/reaped_job.yml"
+
+
+def test_slow_past_its_async_times_out_and_fails_at_the_reap(asyncplay):
+    result = asyncplay.run(PLAY, extra_vars={"job_seconds": 1, "job_async": 4},
+                           faults=[slow_job("compress logs", seconds=12)])
+    assert_play_failed(result, task="wait for compress logs", host="host1")
+    job = result.job("compress logs")
+    assert job.outcome == "timeout"
+    assert job.result["msg"] == "Timeout exceeded"
+    # the watchdog notices within one step of async:
+    assert 4 <= job.runtime <= 4 + watchdog_step(4) + 2.5
+
+
+def test_slow_within_headroom_completes_later(asyncplay):
+    result = asyncplay.run(PLAY, extra_vars={"job_seconds": 1, "job_async": 30},
+                           faults=[slow_job("compress logs", seconds=3)])
+    assert_play_ok(result)
+    job = result.job("compress logs")
+    assert job.outcome == "ok" and job.result["stdout"] == "compressed"
+    assert job.runtime >= 3.5  # 1 s of work + 3 s frozen
+    (record,) = result.faults
+    assert record.applied and "SIGSTOP" in record.detail
+
+
+def test_vanished_job_exhausts_the_reap_and_fails_the_play(asyncplay):
+    result = asyncplay.run(PLAY, extra_vars={"reap_retries": 3}, faults=[vanish_job("compress logs")])
+    assert_play_failed(result, task="wait for compress logs", host="host1")
+    job = result.job("compress logs")
+    assert job.outcome == "vanished"
+    assert job.result["started"] in (1, True) and job.result["finished"] in (0, False)
+    retries = [e for e in result.events if e["event"] == "runner_retry"]
+    assert len(retries) == 3  # the reap polled until its retries ran out; the play did not hang
+    assert result.duration < 30
+
+
+@pytest.mark.asyncplay(hosts=2)
+def test_fault_on_one_host_fails_only_that_host(asyncplay):
+    result = asyncplay.run(PLAY, extra_vars={"reap_retries": 3}, faults=[vanish_job("compress logs", host="host2")])
+    assert_play_failed(result, task="compress logs", host="host2")
+    assert result.failed_hosts == {"host2"}
+    assert result.job("compress logs", host="host1").outcome == "ok"
+    assert result.job("compress logs", host="host2").outcome == "vanished"
+
+
+def test_kill_at_task_start_of_the_reap(asyncplay):
+    result = asyncplay.run(PLAY, extra_vars={"job_seconds": 5},
+                           faults=[kill_job("compress logs", at=task_start("wait for compress logs"))])
+    assert_play_failed(result, task="compress logs")
+    (record,) = result.faults
+    assert record.applied and record.jid == result.job("compress logs").jid
+
+
+def test_kill_after_seconds(asyncplay):
+    result = asyncplay.run(PLAY, extra_vars={"job_seconds": 20}, faults=[kill_job("compress logs", at=after(6))])
+    assert_play_failed(result, task="compress logs")
+    (record,) = result.faults
+    assert record.applied and 6 <= record.at < 8
+    assert result.duration < 20  # the reap saw the failure at once, not after the job's 20 s
+
+
+def test_a_fault_whose_moment_never_came_is_reported_and_fails_the_helpers(asyncplay):
+    result = asyncplay.run(PLAY, faults=[kill_job("no such task")])
+    assert result.ok
+    (record,) = result.faults
+    assert not record.applied and "never came" in record.detail
+    with pytest.raises(AssertionError, match="proves nothing"):
+        assert_play_ok(result)
+
+
+@pytest.mark.asyncplay(hosts=2, fresh=True)
+def test_restart_host_kills_its_jobs_and_the_host_comes_back(asyncplay, asyncplay_hosts):
+    result = asyncplay.run("playbooks/restart_window.yml",
+                           faults=[restart_host("host1", at=task_start("pause on the controller"))])
+    assert_play_failed(result, task="long job", host="host1")
+    assert result.job("long job", host="host1").outcome == "vanished"
+    assert result.job("long job", host="host2").outcome == "ok" or result.job("long job", host="host2").reaped
+    (record,) = result.faults
+    assert record.applied and record.host == "host1" and "restarted" in record.detail
+    again = asyncplay.run("playbooks/facts.yml", tags="identity")
+    assert_play_ok(again)
+    host1 = asyncplay_hosts[0]
+    assert host1.exec("test -d /home/ansible/.ansible_async")[0] == 0  # files persist across the restart
