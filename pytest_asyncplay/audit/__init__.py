@@ -5,7 +5,15 @@ Pure Python over PyYAML: no containers, no Ansible import.
 
 from __future__ import annotations
 
-from pytest_asyncplay.audit.discover import AsyncTask, BlockFrame, Playbook, Task, discover, is_playbook
+from pytest_asyncplay.audit.discover import (
+    AsyncTask,
+    BlockFrame,
+    Playbook,
+    Task,
+    discover,
+    is_playbook,
+    is_playbook_candidate,
+)
 from pytest_asyncplay.audit.lint import FINDING_KINDS, Finding, FindingKind, TaskVerdict, analyze, lint
 
 __all__ = [
@@ -20,5 +28,6 @@ __all__ = [
     "analyze",
     "discover",
     "is_playbook",
+    "is_playbook_candidate",
     "lint",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "discover",
     "display_path",
     "is_playbook",
+    "is_playbook_candidate",
     "load_yaml",
     "short_action",
 ]
@@ -634,7 +635,7 @@ class _Walker:
 
     def role_entry(self, entry: Any, ctx: _Ctx, file: Path, line: int) -> None:
         if isinstance(entry, str):
-            self.role(entry, ctx, file, line, dedup_key="")
+            self.role(entry, ctx, file, line, dedup_key=repr({}))
             return
         name = entry.get("role", entry.get("name")) if isinstance(entry, dict) else None
         if not isinstance(entry, dict) or not isinstance(name, str):
@@ -737,7 +738,7 @@ class _Walker:
                     self.role(dep_name, dep_ctx, meta, line, dedup_key=repr(params))
                     continue
             elif isinstance(dep, str):
-                self.role(dep, ctx, meta, line, dedup_key="")
+                self.role(dep, ctx, meta, line, dedup_key=repr({}))
                 continue
             self.error(
                 f"{meta}:{line}: a dependency must be a role name or a mapping with 'role:', got {dep!r}",
@@ -921,6 +922,36 @@ def _looks_like_playbook(path: Path) -> bool:
     return first.startswith("-") and bool(_PLAYBOOK_TEXT.search(text))
 
 
+def _candidate(path: Path, cache: dict[Path, Any]) -> bool:
+    key = path.resolve()
+    try:
+        data = cache[key] = load_yaml(path)
+    except PlaybookSyntaxError as exc:
+        cache[key] = exc
+        return _looks_like_playbook(path)
+    return isinstance(data, list) and any(_is_play(entry) for entry in data)
+
+
+def is_playbook_candidate(path: StrPath, root: StrPath | None = None) -> bool:
+    """Whether ``discover(root)`` collects ``path`` (for per-file collection, as pytest does).
+
+    True for a ``.yml``/``.yaml`` playbook, or a file that does not parse but reads like one;
+    False under a hidden, ``roles``, ``group_vars`` or ``host_vars`` directory below ``root``,
+    and for task, role and vars files.
+    """
+    path = Path(path)
+    if not path.name.endswith(_YAML_SUFFIXES) or path.name.startswith(".") or not path.is_file():
+        return False
+    if root is not None:
+        try:
+            dirs = path.resolve().relative_to(Path(root).resolve()).parts[:-1]
+        except ValueError:
+            return False
+        if any(d.startswith(".") or d in _SKIP_DIRS for d in dirs):
+            return False
+    return _candidate(path, {})
+
+
 def _walk_dir(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
@@ -959,15 +990,7 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
             found.setdefault(root.resolve(), root)
             continue
         for path in _walk_dir(root):
-            key = path.resolve()
-            try:
-                data = cache[key] = load_yaml(path)
-            except PlaybookSyntaxError as exc:
-                cache[key] = exc
-                if _looks_like_playbook(path):
-                    found.setdefault(key, path)
-                continue
-            if isinstance(data, list) and any(_is_play(entry) for entry in data):
-                found.setdefault(key, path)
+            if _candidate(path, cache):
+                found.setdefault(path.resolve(), path)
     playbooks = [_Walker(path, roles, cache).run() for path in found.values()]
     return sorted(playbooks, key=lambda pb: pb.path)

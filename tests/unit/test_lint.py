@@ -1,0 +1,405 @@
+"""Static reap lint: verdicts per corpus playbook, finding messages, and the rules' edge cases."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from pytest_asyncplay.audit import FINDING_KINDS, Finding, TaskVerdict, analyze, discover, lint
+from pytest_asyncplay.errors import PlaybookSyntaxError
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+
+
+def _load_expectations() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("asyncplay_corpus_expectations", CORPUS / "expectations.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+expectations = _load_expectations()
+CASES = expectations.load_corpus(CORPUS)
+
+
+def kinds(verdict: TaskVerdict) -> tuple[str, ...]:
+    return ("ok",) if verdict.ok else tuple(sorted({f.kind for f in verdict.findings}))
+
+
+def verdicts_of(path: Path, runtimes: dict[str, float] | None = None) -> dict[str, TaskVerdict]:
+    playbooks = discover(path)
+    known = {(pb.path, name): seconds for pb in playbooks for name, seconds in (runtimes or {}).items()}
+    return {v.task.node_name: v for v in analyze(playbooks, known)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The corpus
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.verdicts], ids=lambda c: c.name)
+def test_corpus_verdicts(case: Any) -> None:
+    got = {name: kinds(v) for name, v in verdicts_of(case.path, case.runtimes).items()}
+    expected = {name: tuple(sorted(v)) for name, v in case.verdicts.items()}
+    assert got == expected
+
+
+def test_every_finding_kind_is_in_the_corpus() -> None:
+    used = {kind for case in CASES for verdict in case.verdicts.values() for kind in verdict}
+    assert used == {*FINDING_KINDS, "ok"}
+
+
+def test_corpus_expectations_use_known_kinds_only() -> None:
+    for case in CASES:
+        for name, verdict in case.verdicts.items():
+            assert verdict == ("ok",) or set(verdict) <= set(FINDING_KINDS), (case.name, name)
+
+
+def test_analyze_is_deterministic() -> None:
+    first = analyze(discover(CORPUS))
+    second = analyze(discover(CORPUS))
+    assert [(v.task.where(), v.ok, [f.message for f in v.findings]) for v in first] == [
+        (v.task.where(), v.ok, [f.message for f in v.findings]) for v in second
+    ]
+    assert len(first) == sum(len(case.verdicts) for case in CASES)
+
+
+# --------------------------------------------------------------------------------------------------
+# Messages and verdict fields
+
+
+def test_unreaped_message() -> None:
+    verdict = verdicts_of(CORPUS / "unreaped.yml")["rotate logs"]
+    (finding,) = verdict.findings
+    assert finding.message == 'unreaped: "rotate logs" (unreaped.yml:13) starts a job that no async_status reaps'
+    assert str(finding) == finding.message
+    assert finding.hint.startswith("Register the launch")
+    assert (finding.reap_file, finding.reap_line) == (None, None)
+    assert verdict.reap is None and verdict.reap_budget_seconds is None
+
+
+def test_unreaped_without_register_says_so() -> None:
+    (finding,) = verdicts_of(CORPUS / "unreaped.yml")["fire without register"].findings
+    assert finding.message.endswith("(it has no register:, so nothing can)")
+
+
+@pytest.mark.parametrize(
+    ("playbook", "task", "fragment", "reap_line"),
+    [
+        ("ignore_errors.yml", "sync mirror", "which has ignore_errors: true, so it ignores", 15),
+        ("ignore_errors_block.yml", "index documents", "enclosing block (ignore_errors_block.yml:17)", 20),
+        ("ignore_errors_block.yml", "vacuum database", "enclosing play (ignore_errors_block.yml:28)", 39),
+        ("failed_when_false.yml", "rebuild index", "failed_when: false and no later assert/fail", 15),
+        ("when_reap.yml", "render thumbnails", "(when: reap_jobs | default(false) | bool)", 15),
+        ("reap_in_rescue.yml", "prefetch packages", "sits in a rescue:", 20),
+        ("rescue_swallows.yml", "export metrics", "rescue (rescue_swallows.yml:25) handles the failure", 17),
+        ("cleanup_only.yml", "purge temp files", "only runs mode: cleanup", 19),
+        ("loop_partial.yml", "shard index", "({{ index_jobs.results[0].ansible_job_id }})", 25),
+        ("loop_partial.yml", "shard copy", "({{ copy_jobs.results[:2] }})", 33),
+        ("budget_short.yml", "compile assets", "at most 5 s (retries 5 x delay 1), for a job allowed 30 s", 36),
+        ("budget_short.yml", "check links", "has no until:, so it looks once", 31),
+        ("budget_short.yml", "default budget", "at most 15 s (retries 3 x delay 5)", 44),
+        ("wrong_jid.yml", "encode video", "it reaps 'audio_job' of \"encode audio\" (wrong_jid.yml:11) again", 31),
+        ("register_overwritten.yml", "first batch", "'batch_job' is registered again by \"second batch\"", 23),
+        ("import_role.yml", "role launch #2", '"clean up role launch" (roles/reaper/tasks/cleanup.yml:2)', 2),
+    ],
+)
+def test_finding_messages_name_task_and_reap(playbook: str, task: str, fragment: str, reap_line: int) -> None:
+    verdict = verdicts_of(CORPUS / playbook)[task]
+    (finding,) = verdict.findings
+    launch = verdict.task
+    assert finding.message.startswith(f'{finding.kind}: "{task}" ({launch.where()}) ')
+    assert fragment in finding.message
+    assert finding.reap_line == reap_line and finding.reap_file is not None
+    assert f"{finding.reap_file.name}:{reap_line}" in finding.message
+    assert finding.task is launch and finding.hint
+
+
+def test_budget_and_reap_of_a_sound_verdict() -> None:
+    verdict = verdicts_of(CORPUS / "clean_reap.yml")["compress logs"]
+    assert verdict.ok and verdict.findings == ()
+    assert verdict.reap is not None and verdict.reap.name == "reap compress logs"
+    assert verdict.reaps == (verdict.reap,)
+    assert verdict.reap_budget_seconds == 30.0
+    assert (verdict.runtime_seconds, verdict.headroom) == (None, None)
+
+
+def test_multiple_reaps_pick_the_sound_one() -> None:
+    verdict = verdicts_of(CORPUS / "multiple_reaps.yml")["migrate schema"]
+    assert verdict.ok
+    assert [r.name for r in verdict.reaps] == ["peek at the migration", "reap migrate schema"]
+    assert verdict.reap is not None and verdict.reap.name == "reap migrate schema"
+
+
+def test_runtimes_give_headroom_and_tight_findings() -> None:
+    verdict = verdicts_of(CORPUS / "timeout_tight.yml", {"quick sync": 3.5})["quick sync"]
+    assert verdict.runtime_seconds == 3.5
+    assert verdict.headroom == pytest.approx(5 / 3.5)
+    (finding,) = verdict.findings
+    assert finding.message == (
+        'async-timeout-tight: "quick sync" (timeout_tight.yml:11) has async: 5 but took 3.5 s; '
+        "keep async >= 1.5 x the runtime (5.25 s)"
+    )
+    assert verdicts_of(CORPUS / "timeout_tight.yml")["quick sync"].ok
+    relaxed = verdicts_of(CORPUS / "clean_reap.yml", {"compress logs": 20.0})["compress logs"]
+    assert relaxed.ok and relaxed.headroom == 1.5  # exactly 1.5 x is not tight
+
+
+# --------------------------------------------------------------------------------------------------
+# lint()
+
+
+def test_lint_returns_findings_of_good_playbooks() -> None:
+    assert lint(CORPUS / "clean_reap.yml") == []
+    findings = lint([CORPUS / "unreaped.yml", CORPUS / "wrong_jid.yml"])
+    assert [(f.kind, f.task.name) for f in findings] == [
+        ("unreaped", "rotate logs"),
+        ("unreaped", "fire without register"),
+        ("reap-wrong-job", "encode video"),
+    ]
+    assert all(isinstance(f, Finding) for f in findings)
+
+
+def test_lint_raises_for_a_broken_playbook() -> None:
+    with pytest.raises(PlaybookSyntaxError, match=re.escape("missing_role.yml:10: role 'not_a_role' not found")):
+        lint(CORPUS / "missing_role.yml")
+    with pytest.raises(PlaybookSyntaxError, match="3 playbooks cannot be read") as info:
+        lint(CORPUS)
+    assert "broken_yaml.yml:10" in str(info.value) and "Hint:" in str(info.value)
+
+
+def test_lint_passes_roles_path_and_runtimes(tmp_path: Path) -> None:
+    role = tmp_path / "shared/worker/tasks/main.yml"
+    role.parent.mkdir(parents=True)
+    role.write_text(
+        "- name: role job\n  ansible.builtin.shell: sleep 2\n  async: 30\n  poll: 0\n  register: j\n",
+        encoding="utf-8",
+    )
+    site = tmp_path / "site.yml"
+    site.write_text("- hosts: all\n  roles: [worker]\n", encoding="utf-8")
+    unreaped, tight = lint(site, roles_path=tmp_path / "shared", runtimes={(site, "role job"): 25.0})
+    assert (unreaped.kind, tight.kind) == ("unreaped", "async-timeout-tight")
+    assert "(shared/worker/tasks/main.yml:1)" in unreaped.message
+    assert lint(site, roles_path=[tmp_path / "shared"], runtimes={(site, "role job"): 2.0})[0].kind == "unreaped"
+
+
+# --------------------------------------------------------------------------------------------------
+# Rule edge cases, on small playbooks written here
+
+
+def play(tmp_path: Path, tasks: str, extra: str = "") -> dict[str, TaskVerdict]:
+    """Write and analyse a one-play playbook: ``tasks`` is a task list, ``extra`` play keys or plays."""
+    text = "- hosts: all\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    ")
+    path = tmp_path / "site.yml"
+    path.write_text(text + extra, encoding="utf-8")
+    (pb,) = discover(path)
+    assert pb.error is None, pb.error
+    return {v.task.node_name: v for v in analyze([pb])}
+
+
+def launch(name: str = "job", register: str = "job", extra: str = "") -> str:
+    return f"""
+- name: {name}
+  ansible.builtin.shell: sleep 2; echo done
+  async: 30
+  poll: 0
+  register: {register}
+{extra}"""
+
+
+def reap(jid: str = "{{ job.ansible_job_id }}", extra: str = "", name: str = "reap") -> str:
+    return f"""
+- name: {name}
+  ansible.builtin.async_status:
+    jid: "{jid}"
+  register: result
+  until: result.finished
+  retries: 30
+  delay: 1
+{extra}"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('  ignore_errors: "{{ tolerate | default(false) }}"\n', ("reap-ignores-errors",)),
+        ("  ignore_errors: false\n", ("ok",)),
+        ("  ignore_errors: no\n", ("ok",)),
+        ("  ignore_errors: yes\n", ("reap-ignores-errors",)),
+        ("  failed_when: [false]\n", ("reap-cannot-fail",)),
+        ('  failed_when: "False"\n', ("reap-cannot-fail",)),
+        ('  failed_when: "{{ false }}"\n', ("reap-cannot-fail",)),
+        ("  failed_when: result.rc != 0\n", ("ok",)),
+        ("  when: true\n", ("ok",)),
+        ('  when: [true, "{{ true }}"]\n', ("ok",)),
+        ("  when: false\n", ("reap-conditional",)),
+        ('  retries: "{{ n }}"\n', ("ok",)),
+        ("  delay: 0.5\n", ("reap-budget-short",)),
+        ("  when: x is defined\n  ignore_errors: true\n", ("reap-conditional", "reap-ignores-errors")),
+    ],
+)
+def test_reap_keywords(tmp_path: Path, extra: str, expected: tuple[str, ...]) -> None:
+    verdict = play(tmp_path, launch() + reap(extra=extra))["job"]
+    assert kinds(verdict) == expected
+
+
+def test_templated_retries_give_no_budget(tmp_path: Path) -> None:
+    verdict = play(tmp_path, launch() + reap(extra='  retries: "{{ n }}"\n'))["job"]
+    assert verdict.ok and verdict.reap_budget_seconds is None
+
+
+def test_templated_async_skips_the_budget_check(tmp_path: Path) -> None:
+    tasks = launch().replace("async: 30", 'async: "{{ t }}"') + reap(extra="  retries: 1\n")
+    verdict = play(tmp_path, tasks)["job"]
+    assert verdict.ok and verdict.reap_budget_seconds == 1.0
+
+
+def test_later_fail_task_counts_as_a_check(tmp_path: Path) -> None:
+    check = "\n- name: check\n  ansible.builtin.fail:\n    msg: failed\n  when: result.rc != 0\n"
+    assert play(tmp_path, launch() + reap(extra="  failed_when: false\n") + check)["job"].ok
+    unrelated = "\n- ansible.builtin.assert:\n    that: other.rc == 0\n"
+    verdict = play(tmp_path, launch() + reap(extra="  failed_when: false\n") + unrelated)["job"]
+    assert kinds(verdict) == ("reap-cannot-fail",)
+
+
+def test_a_check_before_the_reap_does_not_count(tmp_path: Path) -> None:
+    check = "\n- ansible.builtin.assert:\n    that: result.rc == 0\n  when: result is defined\n"
+    verdict = play(tmp_path, launch() + check + reap(extra="  failed_when: false\n"))["job"]
+    assert kinds(verdict) == ("reap-cannot-fail",)
+
+
+def test_a_reap_before_the_launch_does_not_count(tmp_path: Path) -> None:
+    verdict = play(tmp_path, reap() + launch())["job"]
+    assert kinds(verdict) == ("unreaped",)
+
+
+def test_a_typo_in_the_jid_is_a_wrong_job(tmp_path: Path) -> None:
+    verdict = play(tmp_path, launch() + reap(jid="{{ jbo.ansible_job_id }}"))["job"]
+    (finding,) = verdict.findings
+    assert finding.kind == "reap-wrong-job"
+    assert "takes the job id from 'jbo', registered by no task" in finding.message
+
+
+def test_reaping_a_keep_alive_task_is_a_wrong_job(tmp_path: Path) -> None:
+    keep_alive = "\n- name: kept alive\n  ansible.builtin.shell: sleep 1\n  async: 30\n  poll: 2\n  register: kept\n"
+    verdict = play(tmp_path, launch() + keep_alive + reap(jid="{{ kept.ansible_job_id }}"))["job"]
+    (finding,) = verdict.findings
+    assert finding.kind == "reap-wrong-job" and "not a fire-and-forget task" in finding.message
+
+
+def test_a_genuine_reap_of_another_job_is_not_a_wrong_job(tmp_path: Path) -> None:
+    tasks = launch() + launch("other", "other") + reap(jid="{{ other.ansible_job_id }}")
+    verdicts = play(tmp_path, tasks)
+    assert kinds(verdicts["job"]) == ("unreaped",)
+    assert verdicts["other"].ok
+
+
+@pytest.mark.parametrize(
+    ("loop", "expected"),
+    [
+        ('"{{ job.results }}"', ("ok",)),
+        ("\"{{ job.results | selectattr('ansible_job_id', 'defined') | list }}\"", ("ok",)),
+        ('"{{ job.results | first }}"', ("loop-partly-reaped",)),
+        ("\"{{ job.results | selectattr('item', 'equalto', 1) }}\"", ("loop-partly-reaped",)),
+        ('"{{ job.results[1:] }}"', ("loop-partly-reaped",)),
+    ],
+)
+def test_loop_reaps(tmp_path: Path, loop: str, expected: tuple[str, ...]) -> None:
+    tasks = launch(extra="  loop: [1, 2, 3]\n") + reap(jid="{{ item.ansible_job_id }}", extra=f"  loop: {loop}\n")
+    assert kinds(play(tmp_path, tasks)["job"]) == expected
+
+
+def test_reap_looping_over_job_ids(tmp_path: Path) -> None:
+    tasks = (
+        launch(extra="  loop: [1, 2]\n")
+        + launch("other", "other")
+        + reap(
+            jid="{{ item }}",
+            extra="  loop: \"{{ job.results | map(attribute='ansible_job_id') | list }}\"\n",
+        )
+        + reap(jid="{{ item }}", extra='  loop:\n    - "{{ other.ansible_job_id }}"\n', name="reap other")
+    )
+    verdicts = play(tmp_path, tasks)
+    assert verdicts["job"].ok and verdicts["other"].ok
+
+
+def test_jid_through_task_vars_and_bracket_access(tmp_path: Path) -> None:
+    tasks = launch() + reap(jid="{{ my_jid }}", extra="  vars:\n    my_jid: \"{{ job['ansible_job_id'] }}\"\n")
+    assert play(tmp_path, tasks)["job"].ok
+
+
+def test_handler_notified_before_the_launch_does_not_count(tmp_path: Path) -> None:
+    notifier = "\n- ansible.builtin.command: echo hi\n  notify: reap\n"
+    handlers = "  handlers:\n" + textwrap.indent(reap(), "    ")
+    verdict = play(tmp_path, notifier + launch(), extra=handlers)["job"]
+    assert kinds(verdict) == ("unreaped",)
+    assert "nothing notifies it after the launch" in verdict.findings[0].message
+    assert play(tmp_path, launch() + notifier, extra=handlers)["job"].ok
+
+
+def test_handler_notified_as_role_colon_name(tmp_path: Path) -> None:
+    roles = tmp_path / "roles/worker"
+    (roles / "handlers").mkdir(parents=True)
+    (roles / "handlers/main.yml").write_text(textwrap.dedent(reap()), encoding="utf-8")
+    tasks = launch(extra="  notify: 'worker : reap'\n") + "\n- ansible.builtin.import_role: {name: worker}\n"
+    assert play(tmp_path, tasks)["job"].ok
+
+
+@pytest.mark.parametrize(
+    ("rescue", "expected"),
+    [
+        ("- ansible.builtin.fail: {msg: again}\n", ("ok",)),
+        ("- fail: {msg: again}\n  when: strict | default(false)\n", ("reap-rescued",)),
+        ("- fail: {msg: again}\n  ignore_errors: true\n", ("reap-rescued",)),
+        ("- block:\n    - fail: {msg: again}\n  rescue:\n    - debug: {msg: caught}\n", ("reap-rescued",)),
+        ("- block:\n    - fail: {msg: again}\n", ("ok",)),
+        ("- ansible.builtin.meta: end_host\n", ("reap-rescued",)),
+    ],
+)
+def test_rescue_rules(tmp_path: Path, rescue: str, expected: tuple[str, ...]) -> None:
+    block = "\n- block:\n" + textwrap.indent(textwrap.dedent(reap()), "    ") + "  rescue:\n"
+    block += textwrap.indent(rescue, "    ")
+    assert kinds(play(tmp_path, launch() + block)["job"]) == expected
+
+
+def test_block_without_rescue_and_always_are_fine(tmp_path: Path) -> None:
+    block = "\n- block:\n    - debug: {msg: hi}\n  always:\n" + textwrap.indent(textwrap.dedent(reap()), "    ")
+    assert play(tmp_path, launch() + block)["job"].ok
+    block = "\n- block:\n" + textwrap.indent(textwrap.dedent(reap()), "    ") + "  rescue: []\n"
+    assert play(tmp_path, launch() + block)["job"].ok
+
+
+def test_when_inherited_from_an_include(tmp_path: Path) -> None:
+    (tmp_path / "reap.yml").write_text(textwrap.dedent(reap()), encoding="utf-8")
+    tasks = launch() + "\n- ansible.builtin.include_tasks: reap.yml\n  when: do_reap | default(false)\n"
+    verdict = play(tmp_path, tasks)["job"]
+    assert kinds(verdict) == ("reap-conditional",)
+    assert "(when: do_reap | default(false))" in verdict.findings[0].message
+
+
+def test_reap_in_an_imported_playbook_counts(tmp_path: Path) -> None:
+    (tmp_path / "reap.yml").write_text(
+        "- hosts: all\n  tasks:\n" + textwrap.indent(textwrap.dedent(reap()), "    "), encoding="utf-8"
+    )
+    verdicts = play(tmp_path, launch(), extra="- import_playbook: reap.yml\n")
+    assert verdicts["job"].ok
+
+
+def test_broken_playbook_is_analysed_with_what_was_found(tmp_path: Path) -> None:
+    path = tmp_path / "site.yml"
+    path.write_text(
+        "- hosts: all\n  roles: [ghost]\n  tasks:\n" + textwrap.indent(textwrap.dedent(launch()), "    "),
+        encoding="utf-8",
+    )
+    (pb,) = discover(path)
+    assert pb.error is not None
+    (verdict,) = analyze([pb])
+    assert kinds(verdict) == ("unreaped",)
