@@ -75,16 +75,23 @@ def debian_suite(base: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def stand_in_tag(base: str) -> Optional[str]:
+    """The tag of the debootstrapped stand-in for a Debian base (``pytest-asyncplay-base:bookworm``)."""
+    suite = debian_suite(base)
+    return f"{BASE_REPOSITORY}:{suite}" if suite else None
+
+
 def _find_local(client: docker.DockerClient, base: str) -> Optional[str]:
-    """The id of the base, or of a debootstrapped stand-in made earlier for it."""
+    """The id of the base, or of the debootstrapped stand-in made earlier for it (found by its tag:
+    labels are inherited by every image built on top, so a label cannot tell the stand-in apart)."""
     import docker
 
-    try:
-        return str(client.images.get(base).id)
-    except docker.errors.ImageNotFound:
-        pass
-    stand_ins = client.images.list(filters={"label": f"{SUBSTITUTE_LABEL}={base}"})
-    return str(stand_ins[0].id) if stand_ins else None
+    for name in filter(None, (base, stand_in_tag(base))):
+        try:
+            return str(client.images.get(name).id)
+        except docker.errors.ImageNotFound:
+            continue
+    return None
 
 
 def _pull(client: docker.DockerClient, base: str) -> Optional[str]:
@@ -132,12 +139,11 @@ def bootstrap_base(client: docker.DockerClient, base: str) -> str:
         archive = Path(scratch) / "rootfs.tar"
         with tarfile.open(archive, "w") as tar:
             tar.add(rootfs, arcname=".")
-        repository, tag = BASE_REPOSITORY, suite
         client.api.import_image(
-            src=str(archive), repository=repository, tag=tag,
+            src=str(archive), repository=BASE_REPOSITORY, tag=suite,
             changes=[f"LABEL {SUBSTITUTE_LABEL}={base}", 'CMD ["/bin/bash"]'],
         )
-    return str(client.images.get(f"{repository}:{tag}").id)
+    return str(client.images.get(f"{BASE_REPOSITORY}:{suite}").id)
 
 
 def resolve_base(client: docker.DockerClient, base: str = DEFAULT_BASE, pull: str = "auto") -> str:
