@@ -221,14 +221,26 @@ class JobFault(Fault):
 
     task: str = ""
     item: Optional[int] = None
+    occurrence: Optional[int] = None
     action = "kill"
+
+    def start(self, ctx: FaultContext) -> None:
+        self._runs: list[str] = []  # task uuids of the task's runs, in the order they launched jobs
+        super().start(ctx)
+
+    def _run_index(self, job: AsyncJob) -> int:
+        if job.task_uuid not in self._runs:
+            self._runs.append(job.task_uuid or "")
+        return self._runs.index(job.task_uuid or "")
 
     def _jobs_for(self, ctx: FaultContext, host: str, job: Optional[AsyncJob]) -> list[AsyncJob]:
         if job is not None and isinstance(self.at, JobLaunched):
             candidates = [job]
         else:
             candidates = [j for j in ctx.jobs if j.host == host and task_matches(self.task, j.task, j.task_path)]
-        return [j for j in candidates if self.item is None or j.item == self.item]
+        runs = [(j, self._run_index(j)) for j in candidates]
+        return [j for j, run in runs if (self.item is None or j.item == self.item)
+                and (self.occurrence is None or run == self.occurrence)]
 
     def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
         target = ctx.targets[host]
@@ -319,26 +331,29 @@ def _job_moment(task: str, at: Optional[Moment]) -> Moment:
     return at or JobLaunched(task)
 
 
-def kill_job(task: str, host: HostSelector = None, item: Optional[int] = None, at: Optional[Moment] = None) -> KillJob:
+def kill_job(task: str, host: HostSelector = None, item: Optional[int] = None, at: Optional[Moment] = None,
+             occurrence: Optional[int] = None) -> KillJob:
     """Kill the job of ``task`` (on ``host``, loop ``item``) when it launches (or ``at``): it records a failure.
 
     ``task`` is the task's name as the play shows it, or its ``file:line`` (``"site.yml:14"``).
+    ``occurrence`` picks one run (0-based) of a task the play runs more than once (a role imported twice).
     """
-    return KillJob(at=_job_moment(task, at), host=host, task=task, item=item)
+    return KillJob(at=_job_moment(task, at), host=host, task=task, item=item, occurrence=occurrence)
 
 
 def vanish_job(task: str, host: HostSelector = None, item: Optional[int] = None,
-               at: Optional[Moment] = None) -> VanishJob:
+               at: Optional[Moment] = None, occurrence: Optional[int] = None) -> VanishJob:
     """Kill the job of ``task`` including its runner, leaving the job file at "started" forever."""
-    return VanishJob(at=_job_moment(task, at), host=host, task=task, item=item)
+    return VanishJob(at=_job_moment(task, at), host=host, task=task, item=item, occurrence=occurrence)
 
 
 def slow_job(task: str, seconds: float, host: HostSelector = None, item: Optional[int] = None,
-             at: Optional[Moment] = None) -> SlowJob:
+             at: Optional[Moment] = None, occurrence: Optional[int] = None) -> SlowJob:
     """Freeze the job of ``task`` for ``seconds`` (its watchdog keeps counting toward ``async:``)."""
     if seconds <= 0:
         raise FaultError(f"slow_job({task!r}, {seconds}) freezes nothing", "give seconds > 0.")
-    return SlowJob(at=_job_moment(task, at), host=host, task=task, item=item, seconds=float(seconds))
+    return SlowJob(at=_job_moment(task, at), host=host, task=task, item=item, seconds=float(seconds),
+                   occurrence=occurrence)
 
 
 def restart_host(host: HostSelector = None, at: Optional[Moment] = None) -> RestartHost:

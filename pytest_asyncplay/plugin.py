@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 
 import pytest
 
-from .audit.discover import discover
+from .audit.discover import discover, is_playbook_candidate
 from .audit.items import AUDITOR_KEY, RECORD_KEY, PlaybookFile
 from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
@@ -199,12 +199,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
     lint = [Path(p).resolve() for p in config.getoption("asyncplay_lint") or []]
     resolved = file_path.resolve()
 
-    def under(roots: list[Path]) -> bool:
-        return any(resolved == r or r in resolved.parents for r in roots)
+    def root_of(roots: list[Path]) -> Optional[Path]:
+        return next((r for r in roots if resolved == r or r in resolved.parents), None)
 
-    in_audit, in_lint = under(audit), under(lint)
-    if not (in_audit or in_lint):
-        return None
+    audit_root, lint_root = root_of(audit), root_of(lint)
+    root = audit_root or lint_root
+    in_audit, in_lint = audit_root is not None, lint_root is not None
+    if root is None or not is_playbook_candidate(resolved, root=root if root.is_dir() else root.parent):
+        return None  # task files, role files, vars: not playbooks
     found = [pb for pb in discover([resolved]) if pb.path == resolved]
     if not found:
         return None

@@ -18,14 +18,14 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
 from .errors import InventoryError, PlaybookNotFoundError
 from .faults import Fault, FaultContext
 from .ledger import JobTracker, read_outcomes
-from .result import PlayResult, failure_from_event, stats_from_event
+from .result import PlayResult, TaskFailure, failure_from_event, stats_from_event
 from .targets import Target
 
 CALLBACK_DIR = Path(__file__).parent / "data" / "callback_plugins"
@@ -160,11 +160,12 @@ class PlaybookRunner:
         tags: Union[str, Sequence[str], None] = None,
         env: Optional[Mapping[str, str]] = None,
         timeout: Optional[float] = None,
-        stop_on_failure: bool = False,
+        stop_on_failure: Union[bool, Callable[[TaskFailure], bool]] = False,
     ) -> PlayResult:
         """Play ``playbook`` on the hosts, with ``faults`` injected as their moments come.
 
-        ``stop_on_failure`` ends the play at the first counted failure (used by the reap audit).
+        ``stop_on_failure`` ends the play at the first counted failure, or at the first for which it
+        returns True (the reap audit passes one that lets failures inside a block with rescue go on).
         """
         import ansible_runner
 
@@ -202,8 +203,10 @@ class PlaybookRunner:
             job = tracker.feed(event)
             for fault in faults:
                 fault.on_event(event, job, ctx)
-            if stop_on_failure and failure_from_event(event) is not None:
-                stop.set()
+            if stop_on_failure:
+                failure = failure_from_event(event)
+                if failure is not None and (stop_on_failure is True or stop_on_failure(failure)):
+                    stop.set()
             return False
 
         started = time.monotonic()

@@ -65,7 +65,7 @@ class _AuditItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, (AuditFailure, NoVerdict, AsyncplayError)):
-            return str(excinfo.value)
+            return self._repr_failure_py(excinfo, style="value")  # the message alone, and in the summary line
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, Optional[int], str]:
@@ -146,8 +146,12 @@ class ReapAuditItem(_AuditItem):
     def runtest(self) -> None:
         auditor: ReapAuditor = self.config.stash[AUDITOR_KEY]
         base = auditor.baseline(self.task.playbook)
-        probe = self.probe = auditor.probe(self.task, self.kind)
+        playbook = self.parent.playbook if isinstance(self.parent, PlaybookFile) else None
+        probe = self.probe = auditor.probe(self.task, self.kind, playbook)
         runtime = base.runtime_of(self.task)
+        if playbook is not None and runtime is not None:  # the lint again, now with the measured runtime
+            measured = analyze([playbook], runtimes={(self.task.playbook, self.task.name): runtime})
+            self.verdict = next((v for v in measured if v.task == self.task), self.verdict)
         headroom = (self.task.async_timeout / runtime
                     if runtime and isinstance(self.task.async_timeout, int) else None)
         jids = [r.jid for run in probe.runs for r in run.faults if r.jid]
@@ -169,7 +173,7 @@ class BrokenPlaybookItem(pytest.Item):
         raise NoVerdict(str(self.parent.playbook.error))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        return str(excinfo.value)
+        return self._repr_failure_py(excinfo, style="value")
 
     def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return self.path, None, self.name

@@ -13,7 +13,7 @@ from ..faults import Fault, kill_job, slow_job, vanish_job
 from ..result import PlayResult
 from ..runner import PlaybookRunner
 from ..versions import watchdog_step
-from .discover import AsyncTask
+from .discover import AsyncTask, Playbook
 
 FAULT_KINDS = ("killed", "vanished", "slow")
 #: Seconds past ``async:`` a ``[slow]`` freeze lasts, on top of the watchdog's step.
@@ -32,10 +32,15 @@ class Baseline:
         """Whether the clean run passed (otherwise the playbook's items get no verdict)."""
         return self.result.ok
 
-    def jobs_of(self, task: AsyncTask) -> list[int]:
-        """The loop indexes (``[None]``-like ``[-1]`` for no loop) the task's jobs had on the first host."""
+    def jobs_of(self, task: AsyncTask, occurrence: int = 0) -> list[int]:
+        """The loop indexes (``-1`` for no loop) the task's jobs had on the first host, in its
+        ``occurrence``-th run (a task file or role the play runs twice has two runs of one ``file:line``)."""
         where = f"{task.file}:{task.line}"
         jobs = [j for j in self.result.jobs if j.task_path == where]
+        runs = list(dict.fromkeys(j.task_uuid for j in jobs))
+        if occurrence >= len(runs):
+            return []
+        jobs = [j for j in jobs if j.task_uuid == runs[occurrence]]
         hosts = sorted({j.host for j in jobs})
         return [j.item if j.item is not None else -1 for j in jobs if j.host == hosts[0]] if hosts else []
 
@@ -62,16 +67,17 @@ class Probe:
         return self.verdict == "surfaced"
 
 
-def fault_for(kind: str, task: AsyncTask, item: Optional[int]) -> Fault:
-    """The fault an audit item of ``kind`` injects into ``task``'s job (loop ``item``)."""
+def fault_for(kind: str, task: AsyncTask, item: Optional[int], occurrence: int = 0) -> Fault:
+    """The fault an audit item of ``kind`` injects into ``task``'s job (loop ``item``, ``occurrence``-th run)."""
     where = f"{task.file}:{task.line}"
     if kind == "killed":
-        return kill_job(where, item=item)
+        return kill_job(where, item=item, occurrence=occurrence)
     if kind == "vanished":
-        return vanish_job(where, item=item)
+        return vanish_job(where, item=item, occurrence=occurrence)
     if kind == "slow":
         seconds = float(task.async_timeout) if isinstance(task.async_timeout, int) else 60.0
-        return slow_job(where, seconds + watchdog_step(int(seconds)) + SLOW_MARGIN, item=item)
+        return slow_job(where, seconds + watchdog_step(int(seconds)) + SLOW_MARGIN, item=item,
+                        occurrence=occurrence)
     raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
 
 
@@ -102,11 +108,16 @@ class ReapAuditor:
                     runtimes[key] = max(job.runtime, runtimes.get(key, 0.0))
         return runtimes
 
-    def probe(self, task: AsyncTask, kind: str) -> Probe:
-        """Inject ``kind`` into the task's job (each loop item in turn); surfaced iff every run fails."""
+    def probe(self, task: AsyncTask, kind: str, playbook: Optional[Playbook] = None) -> Probe:
+        """Inject ``kind`` into the task's job (each loop item in turn); surfaced iff every run fails.
+
+        With the task's ``playbook`` (as discovered) the probe knows which run of a repeated
+        ``file:line`` the task is, and which failures a ``rescue`` may still catch.
+        """
         base = self.baseline(task.playbook)
         where = self._where(task)
-        items = base.jobs_of(task)
+        occurrence, rescuable = _context(task, playbook)
+        items = base.jobs_of(task, occurrence)
         if not items:
             return Probe(task, kind, "not-proven",
                          f'not proven: "{task.node_name}" ({where}) launched no job in the clean run '
@@ -114,8 +125,10 @@ class ReapAuditor:
         runs = []
         for index in items:
             item = None if index < 0 else index
-            result = self._runner_for().run(task.playbook, faults=[fault_for(kind, task, item)],
-                                            stop_on_failure=True)
+            result = self._runner_for().run(
+                task.playbook, faults=[fault_for(kind, task, item, occurrence)],
+                stop_on_failure=lambda failure: failure.unreachable or failure.task_path not in rescuable,
+            )
             runs.append(result)
             applied = [r for r in result.faults if r.applied]
             label = f" (loop item {item})" if item is not None else ""
@@ -135,7 +148,19 @@ class ReapAuditor:
         return Probe(task, kind, "surfaced", message, runs)
 
     def _where(self, task: AsyncTask) -> str:
+        """``file:line`` of the task, relative to the rootdir."""
         try:
             return f"{task.file.relative_to(self.rootdir)}:{task.line}"
         except ValueError:
             return f"{task.file}:{task.line}"
+
+
+def _context(task: AsyncTask, playbook: Optional[Playbook]) -> tuple[int, frozenset[str]]:
+    """Which run of its ``file:line`` the task is, and the task paths whose failure a rescue may catch."""
+    if playbook is None:
+        return 0, frozenset()
+    index = playbook.tasks.index(task) if task in playbook.tasks else 0
+    occurrence = sum(1 for t in playbook.tasks[:index] if (t.file, t.line) == (task.file, task.line))
+    rescuable = frozenset(f"{t.file}:{t.line}" for t in playbook.all_tasks
+                          if any(b.has_rescue and b.part == "block" for b in t.blocks))
+    return occurrence, rescuable

@@ -50,9 +50,9 @@ class AuditRow:
 
 def merge(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
     """Rows from item records, in first-seen order."""
-    rows: dict[tuple[str, str], AuditRow] = {}
+    rows: dict[tuple[str, str, str], AuditRow] = {}
     for record in records:
-        key = (str(record["playbook"]), str(record["where"]))
+        key = (str(record["playbook"]), str(record["where"]), str(record["task"]))
         row = rows.get(key)
         if row is None:
             row = rows[key] = AuditRow(str(record["playbook"]), str(record["task"]), str(record["where"]))

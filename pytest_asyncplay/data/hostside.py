@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 
 
 def processes():
@@ -57,19 +58,30 @@ def reset():
 
 
 def job_processes(jid):
-    """(watchdog pid, runner pid, [pids in the runner's group]) of one job."""
+    """(watchdog pid, runner pid, [the runner's processes but itself]) of one job, or Nones.
+
+    The job's two long-lived processes carry the jid prefix in argv. The runner is the one whose
+    parent is the other (the watchdog forks it); right after the launch the watchdog may not yet
+    have made it a process-group leader, so its processes are its descendants plus its group.
+    """
     prefix = jid.split(".")[0].encode()
     table = processes()
-    wrappers = [p for p in table if prefix in p[4]]
-    # The runner leads its own process group (the watchdog calls setpgid on it); the watchdog is its
-    # parent: after daemonizing (fork, setsid, fork) it is in its own session but not its leader.
-    runner_row = next((p for p in wrappers if p[0] == p[2]), None)
-    runner = runner_row[0] if runner_row else None
-    watchdog = runner_row[1] if runner_row and any(p[0] == runner_row[1] for p in wrappers) else None
-    if watchdog is None:
-        watchdog = next((p[0] for p in wrappers if p[0] != runner), None)
-    group = [p[0] for p in table if runner is not None and p[2] == runner]
-    return watchdog, runner, group
+    wrappers = dict((p[0], p) for p in table if prefix in p[4])
+    runner = next((pid for pid, p in wrappers.items() if p[1] in wrappers), None)
+    if runner is None:  # the watchdog alone (runner gone), or a lone process
+        return (next(iter(wrappers), None), None, [])
+    watchdog = wrappers[runner][1]
+    children = {}
+    for pid, ppid, _pgid, _sid, _argv in table:
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), list(children.get(runner, []))
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    found.update(p[0] for p in table if p[2] == runner and p[0] != runner)
+    return watchdog, runner, sorted(found)
 
 
 def jobs(spec):
@@ -95,11 +107,15 @@ def jobs(spec):
 
 def send(jid, action):
     watchdog, runner, group = job_processes(jid)
+    deadline = time.time() + 3.0
+    while runner is not None and not group and action != "vanish" and time.time() < deadline:
+        time.sleep(0.02)  # launched a moment ago: wait for the runner to start the module
+        watchdog, runner, group = job_processes(jid)
     if action == "vanish":
         targets = [p for p in [watchdog, runner] + group if p is not None]
         sig = signal.SIGKILL
     else:
-        targets = [p for p in group if p != runner]
+        targets = group
         sig = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[action]
     done = []
     for pid in targets:
