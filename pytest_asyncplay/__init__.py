@@ -12,6 +12,8 @@ from .assertions import (
     assert_play_failed,
     assert_play_ok,
 )
+from .audit.discover import discover
+from .audit.lint import Finding, lint
 from .errors import (
     AsyncplayError,
     DockerUnavailableError,
@@ -22,7 +24,17 @@ from .errors import (
     PlaybookNotFoundError,
     PlaybookSyntaxError,
 )
-from .faults import FaultRecord, after, job_launched, kill_job, restart_host, slow_job, task_start, vanish_job
+from .faults import (
+    FaultRecord,
+    after,
+    drop_connection,
+    job_launched,
+    kill_job,
+    restart_host,
+    slow_job,
+    task_start,
+    vanish_job,
+)
 from .ledger import AsyncJob
 from .result import PlayResult, TaskFailure
 from .runner import PlaybookRunner
@@ -36,6 +48,7 @@ __all__ = [
     "DockerUnavailableError",
     "FaultError",
     "FaultRecord",
+    "Finding",
     "HostPool",
     "HostStartError",
     "ImageBuildError",
@@ -52,8 +65,11 @@ __all__ = [
     "assert_no_swallowed_failures",
     "assert_play_failed",
     "assert_play_ok",
+    "discover",
+    "drop_connection",
     "job_launched",
     "kill_job",
+    "lint",
     "restart_host",
     "slow_job",
     "task_start",

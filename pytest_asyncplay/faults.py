@@ -324,6 +324,26 @@ class RestartHost(Fault):
         ))
 
 
+@dataclass
+class DropConnection(Fault):
+    """Close every live SSH connection to the host (``reset``); ``down`` also refuses new ones a while."""
+
+    mode: str = "reset"
+    seconds: float = 0.0
+    name = "drop_connection"
+
+    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+        target = ctx.targets[host]
+        closed = target.drop_connections(self.seconds if self.mode == "down" else 0.0)
+        detail = f"closed {closed} live connection(s) with an RST"
+        if self.mode == "down":
+            detail += f"; refusing new ones for {self.seconds:g}s"
+        self.records.append(FaultRecord(self.name, True, at, host, job.jid if job else None, detail))
+
+
+DROP_MODES = ("reset", "down")
+
+
 def _job_moment(task: str, at: Optional[Moment]) -> Moment:
     if not task:
         raise FaultError("a job fault needs the name of the async task whose job it hits",
@@ -361,3 +381,24 @@ def restart_host(host: HostSelector = None, at: Optional[Moment] = None) -> Rest
     if at is None:
         raise FaultError("restart_host needs a moment", 'say when, e.g. restart_host("host1", at=task_start("x")).')
     return RestartHost(at=at, host=host)
+
+
+def drop_connection(host: HostSelector = None, at: Optional[Moment] = None, mode: str = "reset",
+                    seconds: float = 0) -> DropConnection:
+    """At ``at``, close every live SSH connection to the host (Ansible's ControlPersist master included).
+
+    ``mode="reset"`` accepts new connections at once; ``mode="down"`` refuses them for ``seconds``.
+    Connections go through a relay in front of each host, so the effect is immediate and certain.
+    """
+    if at is None:
+        raise FaultError("drop_connection needs a moment",
+                         'say when, e.g. drop_connection("host1", at=task_start("wait for job")).')
+    if mode not in DROP_MODES:
+        raise FaultError(f"drop_connection(mode={mode!r}) is not a mode", f"use one of {', '.join(DROP_MODES)}.")
+    if mode == "down" and seconds <= 0:
+        raise FaultError("drop_connection(mode='down') needs seconds > 0",
+                         "say how long new connections are refused, or use mode='reset'.")
+    if mode == "reset" and seconds:
+        raise FaultError("drop_connection(mode='reset') takes no seconds",
+                         "a reset accepts new connections at once; use mode='down' to refuse them a while.")
+    return DropConnection(at=at, host=host, mode=mode, seconds=float(seconds))

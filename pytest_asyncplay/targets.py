@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from .connection import Relay
 from .errors import HostStartError
 from .image import DEFAULT_BASE, docker_client, ensure_image
 
@@ -78,6 +79,8 @@ class Target:
     container_id: str
     ssh_config_file: Path
     pool: HostPool = field(repr=False, compare=False)
+    relay: Relay = field(repr=False, compare=False)
+    published_port: int = field(default=0, repr=False, compare=False)
 
     def exec(self, cmd: Union[str, Sequence[str]], user: str = "root") -> tuple[int, str]:
         """Run ``cmd`` on the host through Docker (not SSH); return ``(exit code, output)``."""
@@ -94,6 +97,10 @@ class Target:
                                  "the host may have been stopped; look at the container's logs.")
         lines = output.strip().splitlines()
         return json.loads(lines[-1]) if lines else None
+
+    def drop_connections(self, seconds: float = 0.0) -> int:
+        """Close every live SSH connection to this host; with ``seconds``, refuse new ones that long."""
+        return self.relay.down(seconds) if seconds > 0 else self.relay.reset()
 
     @property
     def testinfra(self) -> Any:
@@ -272,12 +279,14 @@ class HostPool:
                     "check `docker info` and free disk space; the image is " + image,
                 ) from exc
         assert container is not None
+        relay = Relay((LOOPBACK, port)).start()  # Ansible connects here; faults cut connections here
         try:
-            wait_for_ssh(LOOPBACK, port)
+            wait_for_ssh(LOOPBACK, relay.port)
             rc, output = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
             if rc != 0:
                 raise TimeoutError(f"no host key: {output!r}")
         except Exception as exc:
+            relay.close()
             logs = container.logs(tail=50).decode(errors="replace")
             container.remove(force=True)
             raise HostStartError(
@@ -287,9 +296,10 @@ class HostPool:
             ) from exc
         host_key = " ".join(output.decode().split()[:2])
         target = Target(
-            name=name, address=LOOPBACK, port=port, user=DEFAULT_USER,
+            name=name, address=LOOPBACK, port=relay.port, user=DEFAULT_USER,
             identity_file=self.keys.private_key_file, known_hosts_file=self.known_hosts_file,
             container_id=str(container.id), ssh_config_file=self.ssh_config_file, pool=self,
+            relay=relay, published_port=port,
         )
         with self._lock:
             self._targets[target.container_id] = target
@@ -312,7 +322,11 @@ class HostPool:
             self.ssh_config_file.write_text("\n".join(config))
 
     def reset(self, targets: Sequence[Target]) -> None:
-        """Kill every leftover process (jobs included) and remove job files and Ansible temp dirs."""
+        """Kill every leftover process (jobs included), remove job files and Ansible temp dirs, and close
+        leftover connections (ending any down period a fault left)."""
+        for target in targets:
+            target.relay.up()
+            target.relay.reset()
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(targets)))) as executor:
             list(executor.map(lambda t: t.hostside("reset"), targets))
 
@@ -320,13 +334,14 @@ class HostPool:
         """Restart a host's container (a crash-reboot) and wait until it answers SSH again."""
         container = self.client.containers.get(target.container_id)
         container.restart(timeout=0)
-        wait_for_ssh(target.address, target.port, timeout)
+        wait_for_ssh(target.address, target.port, timeout)  # through the relay: same address and port
 
     def remove(self, targets: Sequence[Target]) -> None:
         """Remove the containers of ``targets`` (and forget them)."""
         import docker
 
         for target in targets:
+            target.relay.close()
             try:
                 self.client.containers.get(target.container_id).remove(force=True)
             except docker.errors.NotFound:
@@ -346,6 +361,8 @@ class HostPool:
 
     def close(self) -> None:
         """Remove every container this session started (by its session label)."""
+        for target in list(self._targets.values()):
+            target.relay.close()
         if self._client is None:
             return
         for container in self._client.containers.list(all=True, filters={"label": f"{LABEL}={self.session_id}"}):

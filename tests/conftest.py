@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_playbooks"
+CORPUS = ROOT / "tests" / "corpus"
+
+
+def _register_corpus_expectations() -> None:
+    """Make ``tests/corpus/expectations.py`` importable as ``asyncplay_corpus_expectations``."""
+    spec = importlib.util.spec_from_file_location("asyncplay_corpus_expectations", CORPUS / "expectations.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+_register_corpus_expectations()
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pytest_asyncplay import (
+    FaultError,
     after,
     assert_play_failed,
     assert_play_ok,
+    drop_connection,
+    job_launched,
     kill_job,
     restart_host,
     slow_job,
@@ -99,3 +102,54 @@ def test_restart_host_kills_its_jobs_and_the_host_comes_back(asyncplay, asyncpla
     assert_play_ok(again)
     host1 = asyncplay_hosts[0]
     assert host1.exec("test -d /home/ansible/.ansible_async")[0] == 0  # files persist across the restart
+
+
+def test_reset_in_the_fire_and_forget_window_the_job_survives_and_is_reaped(asyncplay):
+    result = asyncplay.run("playbooks/connection_window.yml",
+                           faults=[drop_connection(at=task_start("pause on the controller"))])
+    assert_play_ok(result)
+    (record,) = result.faults
+    assert record.applied and "closed 1 live connection(s)" in record.detail  # the ControlPersist master
+    job = result.job("survivor job")
+    assert job.reaped and job.outcome == "ok" and job.result["stdout"] == "survived"
+
+
+def test_connection_down_during_the_reap_loop_is_unreachable_at_once(asyncplay, asyncplay_hosts):
+    result = asyncplay.run("playbooks/connection_window.yml", extra_vars={"job_seconds": 8},
+                           faults=[drop_connection(at=task_start("wait for survivor job"), mode="down", seconds=15)])
+    assert result.unreachable_hosts == {"host1"}
+    assert_play_failed(result, task="wait for survivor job", host="host1")
+    assert [f.unreachable for f in result.failures] == [True]
+    retries = [e for e in result.events if e["event"] == "runner_retry"]
+    assert len(retries) <= 1  # no more retries once the connection is gone
+    assert result.duration < 15
+    # the job itself keeps running on the host, out of the play's sight
+    assert result.job("survivor job").outcome in ("running", "ok")
+    (record,) = result.faults
+    assert "refusing new ones for 15s" in record.detail
+
+
+def test_keep_alive_polling_survives_a_reset_between_polls(asyncplay):
+    result = asyncplay.run("playbooks/keep_alive_long.yml",
+                           faults=[drop_connection(at=job_launched("download artifact"))])
+    assert_play_ok(result)
+    job = result.job("download artifact")
+    assert job.poll == 1 and job.outcome == "ok" and job.result["stdout"] == "downloaded"
+
+
+@pytest.mark.asyncplay(hosts=2)
+def test_connection_down_on_one_host_leaves_the_other_alone(asyncplay):
+    result = asyncplay.run("playbooks/connection_window.yml", extra_vars={"job_seconds": 6},
+                           faults=[drop_connection("host2", at=task_start("wait for survivor job"), mode="down",
+                                                   seconds=15)])
+    assert result.unreachable_hosts == {"host2"}
+    assert result.job("survivor job", host="host1").outcome == "ok"
+
+
+def test_drop_connection_arguments_are_checked():
+    with pytest.raises(FaultError, match="needs a moment"):
+        drop_connection("host1")
+    with pytest.raises(FaultError, match="needs seconds > 0"):
+        drop_connection(at=after(1), mode="down")
+    with pytest.raises(FaultError, match="not a mode"):
+        drop_connection(at=after(1), mode="flap")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import asyncplay_corpus_expectations as expectations  # registered by tests/conftest.py
 import pytest
 
 from pytest_asyncplay.audit.discover import (
@@ -25,16 +23,7 @@ from pytest_asyncplay.errors import AsyncplayError, PlaybookNotFoundError, Playb
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
-def _load_expectations() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("asyncplay_corpus_expectations", CORPUS / "expectations.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
-
-expectations = _load_expectations()
 CASES = expectations.load_corpus(CORPUS)
 
 

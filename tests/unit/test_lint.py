@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import asyncplay_corpus_expectations as expectations  # registered by tests/conftest.py
 import pytest
 
 from pytest_asyncplay.audit import FINDING_KINDS, Finding, TaskVerdict, analyze, discover, lint
@@ -18,16 +16,7 @@ from pytest_asyncplay.errors import PlaybookSyntaxError
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
-def _load_expectations() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("asyncplay_corpus_expectations", CORPUS / "expectations.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-expectations = _load_expectations()
 CASES = expectations.load_corpus(CORPUS)
 
 

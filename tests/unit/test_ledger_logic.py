@@ -1,0 +1,103 @@
+"""The ledger's pure logic: events → jobs, job file → outcome, version-dependent flags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_asyncplay.ledger import JobTracker, classify
+from pytest_asyncplay.versions import (
+    check_mode_runs_async,
+    flag,
+    parse_version,
+    watchdog_kills_first,
+    watchdog_step,
+)
+
+
+def event(kind, task="t", host="host1", res=None, action="shell", uuid="u1", created="2026-01-01T00:00:00"):
+    data = {"task": task, "host": host, "task_action": action, "task_uuid": uuid, "task_path": "/p/site.yml:3"}
+    if res is not None:
+        data["res"] = res
+    return {"event": kind, "event_data": data, "created": created}
+
+
+LAUNCH = {"started": 1, "finished": 0, "ansible_job_id": "j1.10", "results_file": "/home/ansible/.ansible_async/j1.10"}
+
+
+def test_fire_and_forget_launch_then_reap(tmp_path):
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text(json.dumps({"uuid": "u1", "name": "t", "async": 45, "poll": 0}) + "\n")
+    tracker = JobTracker(meta)
+    job = tracker.feed(event("runner_on_ok", res=LAUNCH))
+    assert job is not None
+    assert (job.task, job.host, job.jid, job.async_timeout, job.poll, job.item) == ("t", "host1", "j1.10", 45, 0, None)
+    assert not job.reaped and job.fire_and_forget
+    reap = {"started": 1, "finished": 0, "ansible_job_id": "j1.10"}
+    assert tracker.feed(event("runner_retry", task="wait", action="async_status", uuid="u2", res=reap)) is None
+    assert job.reaped
+
+
+def test_cleanup_mode_is_not_a_reap():
+    tracker = JobTracker()
+    job = tracker.feed(event("runner_on_ok", res=LAUNCH))
+    cleanup = {"ansible_job_id": "j1.10", "erased": "/home/ansible/.ansible_async/j1.10", "started": 0}
+    tracker.feed(event("runner_on_ok", task="clean", action="ansible.builtin.async_status", uuid="u2", res=cleanup))
+    assert job is not None and not job.reaped
+
+
+def test_loop_items_are_indexed_per_host_in_order():
+    tracker = JobTracker()
+    jobs = []
+    for host in ("host1", "host2"):
+        for i in range(3):
+            res = dict(LAUNCH, ansible_job_id=f"j{i}.{host}", item=i)
+            jobs.append(tracker.feed(event("runner_item_on_ok", host=host, res=res)))
+    assert [(j.host, j.item) for j in jobs] == [(h, i) for h in ("host1", "host2") for i in range(3)]
+
+
+def test_keep_alive_job_is_known_at_its_first_poll_and_counts_as_reaped():
+    tracker = JobTracker()
+    tracker.feed(event("runner_on_start", task="download", uuid="k1"))
+    poll = {"started": 1, "finished": 0, "ansible_job_id": "j9.1"}
+    job = tracker.feed(event("runner_on_async_poll", task="async_status", action="async_status", uuid="x", res=poll))
+    assert job is not None and job.task == "download" and job.reaped and not job.fire_and_forget
+    assert tracker.feed(event("runner_on_async_poll", task="async_status", action="async_status", res=poll)) is None
+    failed = {"msg": "async task did not complete within the requested time - 2s", "async_result": poll}
+    tracker.feed(event("runner_on_failed", task="download", uuid="k1", res=failed))
+    assert job.final_event == failed
+    assert len(tracker.jobs) == 1
+
+
+@pytest.mark.parametrize(
+    ("record", "exists", "alive", "outcome"),
+    [
+        (None, False, False, "missing"),
+        ({"started": 1, "finished": 0}, True, True, "running"),
+        ({"started": True, "finished": False}, True, False, "vanished"),
+        ({"msg": "Timeout exceeded", "failed": True, "child_pid": 12}, True, False, "timeout"),
+        ({"failed": True, "msg": "No start of json char found"}, True, False, "failed"),
+        ({"rc": 2, "stdout": ""}, True, False, "failed"),
+        ({"rc": -9, "failed": True}, True, False, "failed"),
+        ({"rc": 0, "stdout": "done", "changed": True}, True, False, "ok"),
+        (None, True, True, "running"),  # empty or corrupt file, job alive: still being written
+    ],
+)
+def test_classify(record, exists, alive, outcome):
+    assert classify(record, exists, alive) == outcome
+
+
+def test_flag_reads_ints_bools_and_strings():
+    assert flag({"started": 1}, "started") and flag({"started": True}, "started") and flag({"x": "true"}, "x")
+    assert not flag({"finished": 0}, "finished") and not flag({}, "finished") and not flag({"x": "0"}, "x")
+
+
+def test_version_facts():
+    assert parse_version("2.19.14") == (2, 19, 14)
+    assert parse_version("2.21.0rc1") == (2, 21, 0)
+    assert not check_mode_runs_async((2, 16, 19)) and check_mode_runs_async((2, 17, 0))
+    assert not watchdog_kills_first((2, 18, 18)) and watchdog_kills_first((2, 18, 19))
+    assert watchdog_kills_first((2, 19, 12)) and not watchdog_kills_first((2, 19, 11))
+    assert not watchdog_kills_first((2, 15, 13)) and watchdog_kills_first((2, 22, 0))
+    assert watchdog_step(4, (2, 19, 14)) == 2 and watchdog_step(4, (2, 17, 14)) == 5.0
