@@ -245,7 +245,7 @@ class JobFault(Fault):
     def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
         target = ctx.targets[host]
         jobs = self._jobs_for(ctx, host, job)
-        if not jobs:
+        if not jobs and not isinstance(self.at, JobLaunched):  # (a launch of another loop item is no moment)
             self.records.append(FaultRecord(self.name, False, at, host, None,
                                             f'its moment {self.at.describe()} came, but no job of "{self.task}" '
                                             f"had been launched on {host} yet"))

@@ -39,6 +39,7 @@ class AsyncJob:
     results_file: Optional[str] = None
     launched_at: Optional[float] = field(default=None, repr=False)
     final_event: Optional[dict[str, Any]] = field(default=None, repr=False)
+    final_failed: bool = field(default=False, repr=False)
 
     @property
     def fire_and_forget(self) -> bool:
@@ -105,10 +106,28 @@ class JobTracker:
     def _task_meta(self, task_uuid: str) -> dict[str, Any]:
         if task_uuid not in self._meta and self._meta_file is not None and self._meta_file.exists():
             for line in self._meta_file.read_text().splitlines():
-                if line.strip():
-                    record = json.loads(line)
+                record = json.loads(line) if line.strip() else {}
+                if record.get("uuid"):
                     self._meta[record["uuid"]] = record
         return self._meta.get(task_uuid, {})
+
+    def finish(self) -> None:
+        """After the play: fill ``async_timeout``/``poll`` that were templated at task start from the values
+        the companion callback saw per job (written a moment after the launch event)."""
+        if self._meta_file is None or not self._meta_file.exists():
+            return
+        by_jid = {}
+        for line in self._meta_file.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                if record.get("jid"):
+                    by_jid.setdefault(record["jid"], record)
+        for job in self.jobs:
+            record = by_jid.get(job.jid, {})
+            if job.async_timeout is None:
+                job.async_timeout = _as_int(record.get("async"))
+            if job.poll is None:
+                job.poll = _as_int(record.get("poll"))
 
     def feed(self, event: Mapping[str, Any]) -> Optional[AsyncJob]:
         """Take one event; return the job it launched, if it launched one."""
@@ -146,6 +165,7 @@ class JobTracker:
             return None
         if jid in self._by_jid:
             self._by_jid[jid].final_event = dict(res)
+            self._by_jid[jid].final_failed = kind in FINAL_FAILURES
             return None
         if flag(res, "started") and not flag(res, "finished"):
             return self._launch(jid, data.get("task", ""), data.get("task_uuid", ""), data.get("task_path"),
@@ -155,6 +175,7 @@ class JobTracker:
             job = self._launch(jid, data.get("task", ""), data.get("task_uuid", ""), data.get("task_path"),
                                host, item, res, event, polled=True)
             job.final_event = dict(res)
+            job.final_failed = kind in FINAL_FAILURES
         return None
 
     def _launch(self, jid: str, task: str, task_uuid: str, task_path: Optional[str], host: str,
@@ -188,11 +209,24 @@ def classify(record: Union[Mapping[str, Any], None], exists: bool, alive: bool) 
     return "ok"
 
 
-def _classify_final(res: Mapping[str, Any]) -> str:
+FINAL_FAILURES = frozenset({"runner_on_failed", "runner_on_async_failed", "runner_item_on_failed"})
+
+
+def classify_final(res: Mapping[str, Any], failed: bool) -> str:
+    """The outcome of a keep-alive job from the controller's last word on it.
+
+    A failure whose last poll was still unfinished is the controller giving up at ``async:`` — a
+    timeout, whatever the message says ("did not complete within the requested time" up to 2.20,
+    "async task produced unparsable results" in 2.21).
+    """
     message = str(res.get("msg", ""))
+    nested = res.get("async_result")
+    failed = failed or flag(res, "failed")
+    if failed and isinstance(nested, dict) and not flag(nested, "finished"):
+        return "timeout"
     if "did not complete within the requested time" in message or message == "Timeout exceeded":
         return "timeout"
-    return "failed" if flag(res, "failed") else "ok"
+    return "failed" if failed else "ok"
 
 
 def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
@@ -224,12 +258,14 @@ def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
             job.outcome = classify(record, bool(found.get("exists")), bool(found.get("alive")))
             # A keep-alive job's file is removed after success, and on a controller-side timeout it may
             # still say "started" (the host's watchdog kills a little later): the controller's verdict wins.
-            if job.outcome in ("missing", "running", "vanished") and job.final_event is not None:
+            from_controller = job.outcome in ("missing", "running", "vanished") and job.final_event is not None
+            if from_controller and job.final_event is not None:
                 job.result = job.final_event
-                job.outcome = _classify_final(job.final_event)
+                job.outcome = classify_final(job.final_event, job.final_failed)
             mtime = found.get("mtime")
-            if job.launched_at is not None and mtime is not None and job.outcome not in ("running", "vanished"):
-                job.runtime = max(0.0, float(mtime) - job.launched_at)
+            if (not from_controller and job.launched_at is not None and mtime is not None
+                    and job.outcome not in ("running", "vanished")):
+                job.runtime = max(0.0, float(mtime) - job.launched_at)  # wall time, freezes included
             elif job.result and "delta" in job.result:
                 job.runtime = _delta_seconds(str(job.result["delta"]))
 

@@ -223,6 +223,7 @@ class PlaybookRunner:
             ctx.close()
             _close_masters(control_dir)
         duration = time.monotonic() - started
+        tracker.finish()
         read_outcomes(tracker.jobs, self.targets)
         stats: dict[str, dict[str, int]] = {}
         for event in events:

@@ -3,7 +3,8 @@
 See ``shared/ASYNC-FACTS.md``: job-file flags are ints up to 2.18 and bools from 2.19; async in
 check mode is refused before 2.17; the watchdog wrote before killing (and stepped 5 s) before
 2.18.19 / 2.19.12 / 2.20.8 / 2.21.2; 2.21 changes async_wrapper's argv (the jid prefix stays an
-argument of its own, which is what the host-side scripts match on).
+argument of its own, which is what the host-side scripts match on) and the message of a keep-alive
+timeout.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def watchdog_step(async_seconds: int, version: Version | None = None) -> float:
     if watchdog_kills_first(version) and async_seconds <= 5:
         return async_seconds / 2
     return 5.0
+
+
+def keep_alive_timeout_message(version: Version | None = None) -> str:
+    """What the controller says when a keep-alive task (``poll > 0``) runs out of ``async:`` time.
+
+    Up to 2.20: "async task did not complete within the requested time - Ns"; 2.21 reports the same
+    event as "async task produced unparsable results" (the last poll, still unfinished, is attached).
+    """
+    if (version or ansible_core_version()) >= (2, 21, 0):
+        return "async task produced unparsable results"
+    return "async task did not complete within the requested time"
 
 
 ASYNC_STATUS_ACTIONS = frozenset({"async_status", "ansible.builtin.async_status", "ansible.legacy.async_status"})

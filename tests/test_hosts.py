@@ -33,7 +33,8 @@ def test_host_container_is_labelled_published_on_loopback_and_runs_an_init(async
     assert container.labels[LABEL] == asyncplay_pool.session_id
     assert container.labels[OWNER_PID_LABEL].isdigit()
     bindings = container.attrs["HostConfig"]["PortBindings"]["22/tcp"]
-    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(host.port)}]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(host.published_port)}]
+    assert host.relay.port == host.port and host.relay.upstream == ("127.0.0.1", host.published_port)
     assert container.attrs["HostConfig"]["Init"] is True
     rc, output = host.exec("cat /proc/1/cmdline | tr '\\0' ' '")
     assert rc == 0 and "init" in output

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from pytest_asyncplay.ledger import JobTracker, classify
+from pytest_asyncplay.ledger import JobTracker, classify, classify_final
 from pytest_asyncplay.versions import (
     check_mode_runs_async,
     flag,
+    keep_alive_timeout_message,
     parse_version,
     watchdog_kills_first,
     watchdog_step,
@@ -101,3 +102,17 @@ def test_version_facts():
     assert watchdog_kills_first((2, 19, 12)) and not watchdog_kills_first((2, 19, 11))
     assert not watchdog_kills_first((2, 15, 13)) and watchdog_kills_first((2, 22, 0))
     assert watchdog_step(4, (2, 19, 14)) == 2 and watchdog_step(4, (2, 17, 14)) == 5.0
+    assert "did not complete" in keep_alive_timeout_message((2, 20, 10))
+    assert "unparsable" in keep_alive_timeout_message((2, 21, 5))
+
+
+@pytest.mark.parametrize(("res", "failed", "outcome"), [
+    ({"msg": "async task did not complete within the requested time - 2s",
+      "async_result": {"started": 1, "finished": 0}}, True, "timeout"),  # 2.15 - 2.20
+    ({"msg": "async task produced unparsable results", "changed": False,
+      "async_result": {"started": True, "finished": False, "failed": False}}, True, "timeout"),  # 2.21
+    ({"rc": 1, "failed": True, "finished": 1}, True, "failed"),
+    ({"rc": 0, "stdout": "kept", "finished": True}, False, "ok"),
+])
+def test_classify_final_for_keep_alive_jobs(res, failed, outcome):
+    assert classify_final(res, failed) == outcome

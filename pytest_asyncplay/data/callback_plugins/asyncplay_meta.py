@@ -45,3 +45,32 @@ class CallbackModule(CallbackBase):
             handle.write(json.dumps(record, default=str) + "\n")
 
     v2_playbook_on_handler_task_start = v2_playbook_on_task_start
+
+    def _job(self, result):
+        """Record the templated async/poll (the task's fields as the worker ran it) of an async job."""
+        data = getattr(result, "_result", None) or getattr(result, "result", None) or {}
+        nested = data.get("async_result") if isinstance(data, dict) else None
+        jid = data.get("ansible_job_id") or (nested or {}).get("ansible_job_id") if isinstance(data, dict) else None
+        if not self._path or not jid:
+            return
+        fields = getattr(result, "_task_fields", None) or getattr(result, "task_fields", None) or {}
+        if not fields.get("async_val"):
+            return  # an async_status reap of the job, not the async task itself
+        record = {"jid": jid, "async": fields.get("async_val"), "poll": fields.get("poll")}
+        with open(self._path, "a") as handle:
+            handle.write(json.dumps(record, default=str) + "\n")
+
+    def v2_runner_on_ok(self, result):
+        self._job(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._job(result)
+
+    def v2_runner_item_on_ok(self, result):
+        self._job(result)
+
+    def v2_runner_on_async_ok(self, result):
+        self._job(result)
+
+    def v2_runner_on_async_failed(self, result):
+        self._job(result)
