@@ -22,7 +22,7 @@ from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
 from .runner import PlaybookRunner, inventory_hosts
-from .targets import HostPool, Target
+from .targets import HostPool, Target, reap_orphans
 
 POOL_KEY = pytest.StashKey[HostPool]()
 RECORDS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
@@ -253,11 +253,24 @@ def session_pool(config: pytest.Config) -> HostPool:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove every container of the session, and its key and scratch folder."""
+    """Remove every container of the session, and its key and scratch folder. The xdist controller also
+    removes the containers of workers that died (crashed, killed) before they could clean up."""
     pool = config.stash.get(POOL_KEY, None)
     if pool is not None:
         pool.close()
         shutil.rmtree(pool.workdir, ignore_errors=True)
+    if config.pluginmanager.hasplugin("dsession") and not hasattr(config, "workerinput"):
+        _reap_dead_workers()
+
+
+def _reap_dead_workers() -> None:
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        reap_orphans(client)
+    except docker.errors.DockerException:
+        pass  # no engine: no container can have been left
 
 
 @pytest.fixture(scope="session")

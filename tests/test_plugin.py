@@ -5,10 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import docker
 import pytest
-
-from pytest_asyncplay.targets import LABEL
+from helpers import orphans
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_playbooks"
 
@@ -33,16 +31,12 @@ def repo(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def labelled_containers() -> set[str]:
-    return {c.id for c in docker.from_env().containers.list(all=True, filters={"label": LABEL})}
-
-
 def test_readme_example_passes_and_leaves_no_container(repo: pytest.Pytester) -> None:
-    before = labelled_containers()
     repo.makepyfile(test_repo=README_EXAMPLE)
-    result = repo.runpytest_subprocess("-p", "no:cacheprovider")
+    result = repo.runpytest_subprocess("-p", "no:cacheprovider", "-s", "-p", "no:xdist")
     result.assert_outcomes(passed=1)
-    assert labelled_containers() <= before
+    # the inner session is over: none of its containers (labelled with its pid) may be left
+    assert orphans() == []
 
 
 def test_marker_is_registered_with_its_signature(pytester: pytest.Pytester) -> None:
