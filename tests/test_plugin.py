@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 from helpers import orphans
+from test_readme import readme_example
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_playbooks"
 
-README_EXAMPLE = '''
-import pytest
-from pytest_asyncplay import assert_play_failed, kill_job
-
-
-@pytest.mark.asyncplay(hosts=1)
-def test_a_failed_compress_job_fails_the_play(asyncplay):
-    result = asyncplay.run("fire_and_forget_reaped.yml", faults=[kill_job("compress logs")])
-    assert_play_failed(result, task="compress logs", host="host1")
-    assert result.job("compress logs").outcome == "failed"
-'''
+README_EXAMPLE = readme_example()  # the README's ten-line example, as written there
 
 
 @pytest.fixture
@@ -73,3 +64,15 @@ def test_bad_marker_arguments_are_usage_errors_naming_the_argument(
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*UsageError*@pytest.mark.asyncplay*", message])
     result.assert_outcomes(passed=1, errors=1)
+
+
+def test_docker_missing_is_an_error_with_a_hint_not_a_verdict(
+    repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{repo.path}/no-docker.sock")
+    repo.makepyfile(test_repo=README_EXAMPLE)
+    result = repo.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist",
+                                       "--asyncplay-reap-audit", "fire_and_forget_unreaped.yml", "test_repo.py")
+    result.assert_outcomes(errors=2)  # an error, never a pass or a "swallowed" verdict
+    result.stdout.fnmatch_lines(["*DockerUnavailableError: cannot reach the Docker engine*",
+                                 "*Hint: start it*DOCKER_HOST*"])
