@@ -35,10 +35,12 @@ class FaultRecord:
     jid: Optional[str]
     detail: str
     item: Optional[int] = None
+    took: Optional[float] = None  # seconds from the moment to the effect (the action's own duration)
 
     def __str__(self) -> str:
         state = "applied" if self.applied else "NOT applied"
         when = f" at +{self.at:.2f}s" if self.at is not None else ""
+        when += f" (took {self.took * 1000:.0f} ms)" if self.took is not None else ""
         where = f" on {self.host}" if self.host else ""
         jid = f" (jid {self.jid})" if self.jid else ""
         return f"{self.fault} {state}{when}{where}{jid}: {self.detail}"
@@ -193,9 +195,13 @@ class Fault:
 
     def _guarded(self, ctx: FaultContext, host: str, job: Optional[AsyncJob]) -> None:
         at = ctx.elapsed()
+        before = len(self.records)
         try:
             with ctx.lock:
                 self.act(ctx, host, job, at)
+            took = ctx.elapsed() - at
+            for record in self.records[before:]:
+                record.took = took
         except Exception as exc:  # a fault must never break the event stream; the record says why
             self.records.append(FaultRecord(self.name, False, at, host, job.jid if job else None,
                                             f"failed to apply: {exc!r}"))

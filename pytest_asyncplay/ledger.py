@@ -116,7 +116,7 @@ class JobTracker:
         the companion callback saw per job (written a moment after the launch event)."""
         if self._meta_file is None or not self._meta_file.exists():
             return
-        by_jid = {}
+        by_jid: dict[str, dict[str, Any]] = {}
         for line in self._meta_file.read_text().splitlines():
             if line.strip():
                 record = json.loads(line)

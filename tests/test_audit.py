@@ -101,7 +101,9 @@ def test_reap_audit_matches_the_corpus_expectations(in_repo: pytest.Pytester) ->
             assert row["dynamic"]["killed"] == want, (case.name, task, kinds, row["messages"])
             checked += 1
     assert checked >= 50
-    result.stdout.fnmatch_lines(["*FAILED tests/corpus/broken_yaml.yml::[broken]*invalid YAML*"])
+    output = result.stdout.str()
+    assert "FAILED tests/corpus/broken_yaml.yml::[broken]" in output and "invalid YAML" in output
+    assert "CallInfo" not in output  # no-verdict errors show their reason, not pytest's internals
 
 
 def test_vanished_and_slow_kinds(in_repo: pytest.Pytester) -> None:

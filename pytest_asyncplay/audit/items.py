@@ -63,10 +63,12 @@ class _AuditItem(pytest.Item):
 
     task: AsyncTask
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        # setup errors (no verdict) come here directly, call failures through repr_failure: for our own
+        # exceptions show the message alone (it is also the summary line), never pytest's internals
         if isinstance(excinfo.value, (AuditFailure, NoVerdict, AsyncplayError)):
-            return self._repr_failure_py(excinfo, style="value")  # the message alone, and in the summary line
-        return super().repr_failure(excinfo)
+            style = "value"
+        return super()._repr_failure_py(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return self.task.file, self.task.line - 1, self.name
@@ -173,7 +175,7 @@ class BrokenPlaybookItem(pytest.Item):
         raise NoVerdict(str(self.parent.playbook.error))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        return self._repr_failure_py(excinfo, style="value")
+        return self._repr_failure_py(excinfo, style="value")  # the reason alone
 
     def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return self.path, None, self.name

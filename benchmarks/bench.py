@@ -1,0 +1,153 @@
+"""pytest-asyncplay benchmarks; prints JSON (and writes it with --out). Figures are medians of N runs
+measured in one process, and ratios between variants measured in the same run (the machine is noisy).
+
+    .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from pytest_asyncplay.runner import PlaybookRunner  # noqa: E402
+from pytest_asyncplay.targets import HostPool, Target  # noqa: E402
+from pytest_asyncplay.versions import ansible_core_version  # noqa: E402
+
+
+def timed(action: Callable[[], Any], runs: int) -> list[float]:
+    """Seconds each of ``runs`` calls of ``action`` took."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def summary(times: list[float]) -> dict[str, Any]:
+    return {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
+            "max_s": round(max(times), 3), "runs": len(times)}
+
+
+def bench_hosts(pool: HostPool, runs: int) -> dict[str, Any]:
+    """Start to SSH-ready (banner through the relay, host key read) for 1 host and for 4 in parallel."""
+    assert pool.image  # built (or found) before timing
+
+    def start(count: int) -> None:
+        pool.remove(pool.start([f"bench{i}" for i in range(count)]))
+
+    one, four = timed(lambda: start(1), runs), timed(lambda: start(4), runs)
+    return {"one_host_ready": summary(one), "four_hosts_ready": summary(four),
+            "four_over_one_ratio": round(statistics.median(four) / statistics.median(one), 2)}
+
+
+def direct(target: Target, folder: Path) -> Target:
+    """The same host reached on its published port, bypassing the relay."""
+    key = target.known_hosts_file.read_text().split(f"[{target.address}]:{target.port} ", 1)[1].splitlines()[0]
+    known = folder / "known_hosts_direct"
+    known.write_text(f"[{target.address}]:{target.published_port} {key}\n")
+    return dataclasses.replace(target, port=target.published_port, known_hosts_file=known)
+
+
+def bench_play(pool: HostPool, runs: int) -> dict[str, Any]:
+    """A one-task play: through the relay (as tests run) and straight to the published port."""
+    (target,) = pool.start(["play1"])
+    work = Path(tempfile.mkdtemp(prefix="bench-play-"))
+    via_relay = PlaybookRunner([target], workdir=work / "relay")
+    straight = PlaybookRunner([direct(target, work)], workdir=work / "direct")
+    playbook = HERE / "trivial.yml"
+    assert via_relay.run(playbook).ok and straight.run(playbook).ok  # warm-up, and both must work
+    relay_times, direct_times = [], []
+    for _ in range(runs):  # interleaved, so both see the same machine load
+        relay_times += timed(lambda: via_relay.run(playbook), 1)
+        direct_times += timed(lambda: straight.run(playbook), 1)
+    pool.remove([target])
+    return {"trivial_play_via_relay": summary(relay_times), "trivial_play_direct": summary(direct_times),
+            "relay_over_direct_ratio": round(statistics.median(relay_times) / statistics.median(direct_times), 3)}
+
+
+def bench_faults(pool: HostPool, runs: int) -> dict[str, Any]:
+    """For each fault, the time from its moment to its effect (``FaultRecord.took``), in real plays."""
+    from pytest_asyncplay import drop_connection, kill_job, restart_host, slow_job, task_start, vanish_job
+
+    plays = ROOT / "tests" / "playbooks"
+    pause = task_start("pause on the controller")
+    cases: dict[str, tuple[str, Callable[[], Any], dict[str, Any]]] = {
+        "kill_job": ("reaped_job.yml", lambda: kill_job("compress logs"), {}),
+        "slow_job": ("reaped_job.yml", lambda: slow_job("compress logs", 1), {}),
+        "vanish_job": ("reaped_job.yml", lambda: vanish_job("compress logs"), {"reap_retries": 2}),
+        "drop_connection_reset": ("connection_window.yml", lambda: drop_connection(at=pause), {}),
+        "drop_connection_down": ("connection_window.yml",
+                                 lambda: drop_connection(at=pause, mode="down", seconds=1), {}),
+        "restart_host": ("restart_window.yml", lambda: restart_host(at=pause), {}),
+    }
+    (target,) = pool.start(["fault1"])
+    runner = PlaybookRunner([target], workdir=Path(tempfile.mkdtemp(prefix="bench-faults-")))
+    results: dict[str, Any] = {}
+    for name, (playbook, make, extra) in cases.items():
+        took = []
+        for _ in range(runs):
+            pool.reset([target])
+            result = runner.run(plays / playbook, faults=[make()], extra_vars=extra)
+            took += [r.took for r in result.faults if r.applied and r.took is not None]
+        results[name] = summary(took) if took else {"error": "the fault never applied"}
+    pool.remove([target])
+    return results
+
+
+def bench_audit(runs: int) -> dict[str, Any]:
+    """Wall time of the demo audit of example_playbooks/ with -n 0 and -n 2."""
+    def audit(workers: str) -> None:
+        subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", workers,
+                        "--asyncplay-reap-audit", "example_playbooks"], cwd=ROOT, capture_output=True)
+
+    serial, parallel = [], []
+    for _ in range(runs):
+        serial += timed(lambda: audit("0"), 1)
+        parallel += timed(lambda: audit("2"), 1)
+    return {"audit_examples_n0": summary(serial), "audit_examples_n2": summary(parallel),
+            "n2_over_n0_ratio": round(statistics.median(parallel) / statistics.median(serial), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = ["hosts", "play", "faults", "audit"]
+    parser.add_argument("which", nargs="*", default=kinds, choices=kinds)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "ansible_core": ".".join(map(str, ansible_core_version()))},
+    }
+    with HostPool(Path(tempfile.mkdtemp(prefix="bench-"))) as pool:
+        if "hosts" in args.which:
+            results["hosts"] = bench_hosts(pool, args.runs)
+        if "play" in args.which:
+            results["play"] = bench_play(pool, args.runs)
+        if "faults" in args.which:
+            results["faults"] = bench_faults(pool, max(1, args.runs // 2 + 1))
+    if "audit" in args.which:
+        results["audit"] = bench_audit(max(1, args.runs // 2))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
