@@ -65,7 +65,7 @@ def assert_all_jobs_reaped(result: PlayResult) -> None:
     _faults_applied(result)
     unreaped = result.unreaped_jobs
     if unreaped:
-        lines = "\n".join(f"  {j.describe()}\n    job file: {j.job_file}" for j in unreaped)
+        lines = "\n".join(j.evidence() for j in unreaped)
         _fail(f"{len(unreaped)} fire-and-forget job(s) were never reaped with async_status:\n{lines}", result)
 
 
@@ -75,6 +75,6 @@ def assert_no_swallowed_failures(result: PlayResult) -> None:
     _faults_applied(result)
     swallowed = result.swallowed_failures
     if swallowed:
-        lines = "\n".join(f"  {j.describe()}\n    job file: {j.job_file}" for j in swallowed)
+        lines = "\n".join(j.evidence() for j in swallowed)
         _fail(f"{len(swallowed)} job failure(s) were swallowed: their host finished the play green:\n{lines}",
               result)

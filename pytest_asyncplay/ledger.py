@@ -59,6 +59,10 @@ class AsyncJob:
                 brief[key] = ("... " + lines[-1][-200:]) if lines else value[-200:]
         return json.dumps(brief, sort_keys=True)
 
+    def evidence(self) -> str:
+        """Two indented lines for failure messages: the job, then its job file."""
+        return f"  {self.describe()}\n    job file: {self.job_file}"
+
     def describe(self) -> str:
         """One line for messages: task, host, jid, outcome."""
         where = f" ({self.task_path})" if self.task_path else ""

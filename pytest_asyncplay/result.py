@@ -97,7 +97,7 @@ class PlayResult:
         if self.failures:
             parts += ["failed tasks:"] + [f"  {f}" for f in self.failures]
         if self.jobs:
-            parts += ["async jobs:"] + [f"  {j.describe()}\n    job file: {j.job_file}" for j in self.jobs]
+            parts += ["async jobs:"] + [j.evidence() for j in self.jobs]
         if self.faults:
             parts += ["faults:"] + [f"  {f}" for f in self.faults]
         return "\n".join(parts)
