@@ -126,11 +126,13 @@ def bench_audit(runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = ["hosts", "play", "faults", "audit"]
-    parser.add_argument("which", nargs="*", choices=kinds, help="what to measure (default: all)")
+    parser.add_argument("which", nargs="*", help=f"what to measure, of {', '.join(kinds)} (default: all)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.which = args.which or kinds
+    if set(args.which) - set(kinds):
+        parser.error(f"unknown: {', '.join(sorted(set(args.which) - set(kinds)))}; choose from {', '.join(kinds)}")
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "ansible_core": ".".join(map(str, ansible_core_version()))},

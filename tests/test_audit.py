@@ -132,3 +132,14 @@ def test_bad_audit_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--asyncplay-faults='killed,melted': unknown kind(s)*melted*"])
     result = pytester.runpytest("--asyncplay-lint", "no/such/dir")
     result.stderr.fnmatch_lines(["*audit/lint path(s) *no/such/dir do not exist*"])
+
+
+def test_audit_on_several_hosts_and_on_the_repo_inventory(in_repo: pytest.Pytester) -> None:
+    playbook = str(ROOT / "example_playbooks" / "fire_and_forget_reaped.yml")
+    result, data = run_audit(in_repo, "--asyncplay-reap-audit", playbook, "--asyncplay-hosts", "2")
+    result.assert_outcomes(passed=1)
+    assert "was killed on host1, host2 and the play failed" in data["rows"][0]["messages"][0]
+    inventory = str(ROOT / "tests" / "playbooks" / "inventory_repo" / "hosts.ini")
+    result, data = run_audit(in_repo, "--asyncplay-reap-audit", playbook, "--asyncplay-inventory", inventory)
+    result.assert_outcomes(passed=1)
+    assert "was killed on db1, web1, web2 and the play failed" in data["rows"][0]["messages"][0]

@@ -122,7 +122,7 @@ class ReapAuditor:
             return Probe(task, kind, "not-proven",
                          f'not proven: "{task.node_name}" ({where}) launched no job in the clean run '
                          "(skipped by a when:, a tag or an earlier failure?), so no fault could be injected")
-        runs = []
+        runs, hosts = [], ""
         for index in items:
             item = None if index < 0 else index
             result = self._runner_for().run(
@@ -136,15 +136,16 @@ class ReapAuditor:
                 why = "; ".join(str(r) for r in result.faults)
                 return Probe(task, kind, "not-proven",
                              f'not proven: the fault on "{task.node_name}"{label} ({where}) never applied: {why}', runs)
+            hosts = ", ".join(sorted({r.host or "?" for r in applied}))
             if result.ok:
                 jobs = [j for j in result.jobs if j.jid in {r.jid for r in applied}]
                 job_file = jobs[0].job_file if jobs else "<unknown>"
-                hosts = ", ".join(sorted({r.host or "?" for r in applied}))
                 return Probe(task, kind, "swallowed",
                              f'swallowed: the job of "{task.node_name}"{label} ({where}) {VERBS[kind]} on {hosts} '
                              f"and the play still finished rc={result.rc}; the job file said {job_file}", runs)
         loops = f" in each of {len(runs)} loop runs" if len(runs) > 1 else ""
-        message = f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} and the play failed{loops}'
+        message = (f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} '
+                   f"and the play failed{loops}")
         return Probe(task, kind, "surfaced", message, runs)
 
     def _where(self, task: AsyncTask) -> str:
