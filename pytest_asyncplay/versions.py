@@ -73,4 +73,13 @@ def keep_alive_timeout_message(version: Version | None = None) -> str:
     return "async task did not complete within the requested time"
 
 
+def end_in_rescue_fails_play(version: Version | None = None) -> bool:
+    """Whether ``meta: end_play``/``end_host`` in a ``rescue`` still leaves the host failed (rc 2).
+
+    Up to 2.17 it does (ansible/ansible#83447), so a reap failure "rescued" that way still fails the play;
+    from 2.18 (#83522) the play ends green and the job's failure is swallowed.
+    """
+    return (version or ansible_core_version()) < (2, 18, 0)
+
+
 ASYNC_STATUS_ACTIONS = frozenset({"async_status", "ansible.builtin.async_status", "ansible.legacy.async_status"})

@@ -9,6 +9,7 @@ import pytest
 from pytest_asyncplay.ledger import JobTracker, classify, classify_final
 from pytest_asyncplay.versions import (
     check_mode_runs_async,
+    end_in_rescue_fails_play,
     flag,
     keep_alive_timeout_message,
     parse_version,
@@ -104,6 +105,7 @@ def test_version_facts():
     assert watchdog_step(4, (2, 19, 14)) == 2 and watchdog_step(4, (2, 17, 14)) == 5.0
     assert "did not complete" in keep_alive_timeout_message((2, 20, 10))
     assert "unparsable" in keep_alive_timeout_message((2, 21, 5))
+    assert end_in_rescue_fails_play((2, 17, 14)) and not end_in_rescue_fails_play((2, 18, 0))
 
 
 @pytest.mark.parametrize(("res", "failed", "outcome"), [
