@@ -153,12 +153,33 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _labelled(client: docker.DockerClient, label: str) -> list[dict[str, Any]]:
+    """Containers with ``label`` from one list call (no per-container inspect that a concurrent removal
+    could turn into NotFound)."""
+    return list(client.api.containers(all=True, filters={"label": label}))
+
+
+def _remove(client: docker.DockerClient, container_id: str) -> None:
+    """Remove a container; one that is already gone, or being removed by another reaper, is fine."""
+    import docker
+
+    try:
+        client.api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409: removal already in progress elsewhere
+            raise
+
+
 def reap_orphans(client: docker.DockerClient) -> list[str]:
-    """Remove labelled containers whose owner process (on this machine) is dead; return their names."""
+    """Remove labelled containers whose owner process (on this machine) is dead; return their ids.
+
+    Safe to run from several processes at once (xdist workers, the controller)."""
     removed = []
     machine = socket.gethostname()
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        labels = container.labels
+    for container in _labelled(client, LABEL):
+        labels = container.get("Labels") or {}
         if labels.get(OWNER_MACHINE_LABEL) != machine:
             continue
         try:
@@ -166,8 +187,8 @@ def reap_orphans(client: docker.DockerClient) -> list[str]:
         except ValueError:
             continue
         if not _process_alive(pid):
-            container.remove(force=True)
-            removed.append(container.name)
+            _remove(client, container["Id"])
+            removed.append(str(container["Id"]))
     return removed
 
 
@@ -365,8 +386,8 @@ class HostPool:
             target.relay.close()
         if self._client is None:
             return
-        for container in self._client.containers.list(all=True, filters={"label": f"{LABEL}={self.session_id}"}):
-            container.remove(force=True)
+        for container in _labelled(self._client, f"{LABEL}={self.session_id}"):
+            _remove(self._client, container["Id"])
         self._targets.clear()
         self._sets.clear()
 

@@ -116,3 +116,21 @@ def removed_after_test(asyncplay_pool):
 def test_fresh_hosts_are_new_and_removed_after(removed_after_test, asyncplay_hosts, asyncplay_pool):
     (host,) = asyncplay_hosts
     removed_after_test.append(host.container_id)
+
+
+def test_concurrent_reapers_remove_dead_owners_containers_without_tripping(asyncplay_pool):
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pytest_asyncplay.targets import OWNER_MACHINE_LABEL, reap_orphans
+
+    client = asyncplay_pool.client
+    dead_pid = 4_000_000  # above Linux's pid_max: never a live process
+    labels = {LABEL: "orphan-test", OWNER_PID_LABEL: str(dead_pid), OWNER_MACHINE_LABEL: socket.gethostname()}
+    ids = [client.containers.create(asyncplay_pool.image, command="sleep 60", labels=labels).id for _ in range(4)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: reap_orphans(client), range(3)))
+    assert set(ids) <= {i for removed in results for i in removed}
+    assert not client.api.containers(all=True, filters={"label": f"{LABEL}=orphan-test"})
+    mine = client.api.containers(all=True, filters={"label": f"{LABEL}={asyncplay_pool.session_id}"})
+    assert mine  # live owners' containers are untouched
