@@ -118,7 +118,7 @@ def test_fresh_hosts_are_new_and_removed_after(removed_after_test, asyncplay_hos
     removed_after_test.append(host.container_id)
 
 
-def test_concurrent_reapers_remove_dead_owners_containers_without_tripping(asyncplay_pool):
+def test_concurrent_reapers_remove_dead_owners_containers_without_tripping(asyncplay_pool, asyncplay_hosts):
     import socket
     from concurrent.futures import ThreadPoolExecutor
 
