@@ -22,7 +22,10 @@ def test_short_async_timeout_fails_the_play(asyncplay):
     job = result.job("slow command with too little headroom")
     assert job.poll == 1 and job.async_timeout == 2
     assert job.outcome == "timeout"
-    assert keep_alive_timeout_message() in result.failures[0].message
+    # who reports it first is a race: the controller giving up at async:, or the host's watchdog killing
+    # the job and its next poll reading "Timeout exceeded" from the job file (seen under load)
+    message = result.failures[0].message
+    assert keep_alive_timeout_message() in message or message == "Timeout exceeded"
 
 
 def test_unreaped_job_is_listed_and_its_failure_swallowed(asyncplay):
