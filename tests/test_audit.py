@@ -18,6 +18,9 @@ LOUD_KINDS = {"reap-budget-short", "async-timeout-tight"}  # flagged, yet a job 
 BY_VERSION = {
     ("rescue_end_play.yml", "upload artifacts"): lambda: "surfaced" if end_in_rescue_fails_play() else "swallowed",
 }
+# A reap without until looks once: whether it sees a job killed at launch depends on who is first (the
+# runner writing its failure, or the reap) -- the very reason the lint flags it. Either verdict is right.
+EITHER = {("budget_short.yml", "check links")}
 
 
 @pytest.fixture
@@ -106,7 +109,10 @@ def test_reap_audit_matches_the_corpus_expectations(in_repo: pytest.Pytester) ->
                 want = "surfaced"
             else:
                 want = "swallowed"
-            assert row["dynamic"]["killed"] == want, (case.name, task, kinds, row["messages"])
+            if (Path(case.name).name, task) in EITHER:
+                assert row["dynamic"]["killed"] in ("surfaced", "swallowed"), (case.name, task, row["messages"])
+            else:
+                assert row["dynamic"]["killed"] == want, (case.name, task, kinds, row["messages"])
             checked += 1
     assert checked >= 50
     output = result.stdout.str()

@@ -39,7 +39,7 @@ def test_slow_within_headroom_completes_later(asyncplay):
     assert_play_ok(result)
     job = result.job("compress logs")
     assert job.outcome == "ok" and job.result["stdout"] == "compressed"
-    assert job.runtime >= 3.5  # 1 s of work + 3 s frozen
+    assert job.runtime >= 3.0  # 1 s of work + 3 s frozen, measured from a launch event that may lag a little
     (record,) = result.faults
     assert record.applied and "SIGSTOP" in record.detail
 
