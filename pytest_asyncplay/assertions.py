@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .ledger import AsyncJob
 from .result import PlayResult
 
 
@@ -59,22 +60,21 @@ def assert_play_failed(result: PlayResult, task: Optional[str] = None, host: Opt
         _fail(f"the play failed, but not because of {what}", result)
 
 
+def _no_jobs(result: PlayResult, jobs: list[AsyncJob], what: str) -> None:
+    __tracebackhide__ = True
+    _faults_applied(result)
+    if jobs:
+        lines = "\n".join(j.evidence() for j in jobs)
+        _fail(f"{len(jobs)} {what}:\n{lines}", result)
+
+
 def assert_all_jobs_reaped(result: PlayResult) -> None:
     """Every fire-and-forget job was reaped by an ``async_status`` in the play."""
     __tracebackhide__ = True
-    _faults_applied(result)
-    unreaped = result.unreaped_jobs
-    if unreaped:
-        lines = "\n".join(j.evidence() for j in unreaped)
-        _fail(f"{len(unreaped)} fire-and-forget job(s) were never reaped with async_status:\n{lines}", result)
+    _no_jobs(result, result.unreaped_jobs, "fire-and-forget job(s) were never reaped with async_status")
 
 
 def assert_no_swallowed_failures(result: PlayResult) -> None:
     """No job failed, timed out or vanished on a host that finished the play without failing."""
     __tracebackhide__ = True
-    _faults_applied(result)
-    swallowed = result.swallowed_failures
-    if swallowed:
-        lines = "\n".join(j.evidence() for j in swallowed)
-        _fail(f"{len(swallowed)} job failure(s) were swallowed: their host finished the play green:\n{lines}",
-              result)
+    _no_jobs(result, result.swallowed_failures, "job failure(s) were swallowed: their host finished the play green")
