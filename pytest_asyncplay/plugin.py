@@ -103,8 +103,18 @@ def host_spec(
     return HostSpec(names, tuple(group_items), image, inventory_path, bool(fresh))
 
 
+SPEC_KEY = pytest.StashKey[HostSpec]()
+
+
 def spec_for(item: pytest.Item) -> HostSpec:
-    """The ``HostSpec`` of a test: from its closest ``asyncplay`` marker, or the defaults."""
+    """The ``HostSpec`` of a test: from its closest ``asyncplay`` marker, or the defaults (read once per
+    test: an inventory costs an ``ansible-inventory`` call)."""
+    if SPEC_KEY not in item.stash:
+        item.stash[SPEC_KEY] = _read_spec(item)
+    return item.stash[SPEC_KEY]
+
+
+def _read_spec(item: pytest.Item) -> HostSpec:
     marker = item.get_closest_marker("asyncplay")
     args: tuple[Any, ...] = marker.args if marker else ()
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
@@ -179,11 +189,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[AUDITOR_KEY] = ReapAuditor(lambda: _audit_runner(config), Path(config.rootpath))
 
 
+AUDIT_SPEC_KEY = pytest.StashKey[HostSpec]()
+
+
 def _audit_runner(config: pytest.Config) -> PlaybookRunner:
     """A runner on the audit's hosts (reset on each call), per --asyncplay-hosts/--asyncplay-inventory."""
-    inventory = config.getoption("asyncplay_inventory")
-    hosts = config.getoption("asyncplay_hosts")
-    spec = host_spec(hosts=hosts, inventory=inventory, base_dirs=[Path.cwd(), Path(config.rootpath)])
+    if AUDIT_SPEC_KEY not in config.stash:  # read once: an inventory costs an ansible-inventory call
+        config.stash[AUDIT_SPEC_KEY] = host_spec(
+            hosts=config.getoption("asyncplay_hosts"), inventory=config.getoption("asyncplay_inventory"),
+            base_dirs=[Path.cwd(), Path(config.rootpath)])
+    spec = config.stash[AUDIT_SPEC_KEY]
     pool = session_pool(config)
     targets = pool.hosts(spec.names, key=("audit", spec))
     return PlaybookRunner(targets, inventory=spec.inventory, rootdir=Path(config.rootpath),
