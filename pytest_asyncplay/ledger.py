@@ -40,6 +40,7 @@ class AsyncJob:
     launched_at: Optional[float] = field(default=None, repr=False)
     final_event: Optional[dict[str, Any]] = field(default=None, repr=False)
     final_failed: bool = field(default=False, repr=False)
+    reap_status: Optional[dict[str, Any]] = field(default=None, repr=False)
 
     @property
     def fire_and_forget(self) -> bool:
@@ -166,6 +167,8 @@ class JobTracker:
                 self._reaped.add(jid)
                 if jid in self._by_jid:
                     self._by_jid[jid].reaped = True
+                    if is_job_record(res):
+                        self._by_jid[jid].reap_status = dict(res)
             return None
         if jid in self._by_jid:
             self._by_jid[jid].final_event = dict(res)
@@ -233,6 +236,11 @@ def classify_final(res: Mapping[str, Any], failed: bool) -> str:
     return "failed" if failed else "ok"
 
 
+def is_job_record(status: Mapping[str, Any]) -> bool:
+    """Whether an ``async_status`` answer carries a finished job's record (not "could not find job")."""
+    return flag(status, "finished") and not str(status.get("msg", "")).startswith("could not find job")
+
+
 def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
     """Read every job's file on its host (one exec per host) and fill ``outcome``, ``result``, ``runtime``."""
     by_host: dict[str, list[AsyncJob]] = {}
@@ -249,29 +257,41 @@ def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
         except Exception:  # the host may be gone (a fault stopped it): leave the jobs "missing"
             continue
         for job in host_jobs:
-            found = answer.get(job.jid, {})
-            record: Optional[dict[str, Any]] = None
-            text = found.get("text")
-            if text:
-                try:
-                    parsed = json.loads(text)
-                    record = parsed if isinstance(parsed, dict) else None
-                except ValueError:
-                    record = None
-            job.result = record
-            job.outcome = classify(record, bool(found.get("exists")), bool(found.get("alive")))
-            # A keep-alive job's file is removed after success, and on a controller-side timeout it may
-            # still say "started" (the host's watchdog kills a little later): the controller's verdict wins.
-            from_controller = job.outcome in ("missing", "running", "vanished") and job.final_event is not None
-            if from_controller and job.final_event is not None:
-                job.result = job.final_event
-                job.outcome = classify_final(job.final_event, job.final_failed)
-            mtime = found.get("mtime")
-            if (not from_controller and job.launched_at is not None and mtime is not None
-                    and job.outcome not in ("running", "vanished")):
-                job.runtime = max(0.0, float(mtime) - job.launched_at)  # wall time, freezes included
-            elif job.result and "delta" in job.result:
-                job.runtime = _delta_seconds(str(job.result["delta"]))
+            settle(job, answer.get(job.jid, {}))
+
+
+def settle(job: AsyncJob, found: Mapping[str, Any]) -> None:
+    """Fill a job's ``outcome``, ``result`` and ``runtime`` from what the host says of its file
+    (``exists``, ``text``, ``mtime``, ``alive``) and what the controller saw of it."""
+    record: Optional[dict[str, Any]] = None
+    text = found.get("text")
+    if text:
+        try:
+            parsed = json.loads(text)
+            record = parsed if isinstance(parsed, dict) else None
+        except ValueError:
+            record = None
+    job.result = record
+    job.outcome = classify(record, bool(found.get("exists")), bool(found.get("alive")))
+    # When the file no longer tells the end, the controller's last word on the job does:
+    # - a keep-alive job's file is removed after success, and on a controller-side timeout it may
+    #   still say "started" (the host's watchdog kills a little later);
+    # - a reaped job's file may be gone (``mode: cleanup``) or rewritten, but the reap read its record.
+    told = job.outcome in ("missing", "running", "vanished")
+    if told and job.final_event is not None:
+        job.result = job.final_event
+        job.outcome = classify_final(job.final_event, job.final_failed)
+    elif told and job.reap_status is not None:
+        job.result = job.reap_status
+        job.outcome = classify(job.reap_status, True, False)
+    else:
+        told = False
+    mtime = found.get("mtime")
+    if (not told and job.launched_at is not None and mtime is not None
+            and job.outcome not in ("running", "vanished")):
+        job.runtime = max(0.0, float(mtime) - job.launched_at)  # wall time, freezes included
+    elif job.result and "delta" in job.result:
+        job.runtime = _delta_seconds(str(job.result["delta"]))
 
 
 def _delta_seconds(delta: str) -> Optional[float]:

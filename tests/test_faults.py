@@ -27,7 +27,8 @@ def test_slow_past_its_async_times_out_and_fails_at_the_reap(asyncplay):
                            faults=[slow_job("compress logs", seconds=12)])
     assert_play_failed(result, task="wait for compress logs", host="host1")
     job = result.job("compress logs")
-    assert job.outcome == "timeout" and job.async_timeout == 4  # templated async:, read per job
+    assert job.outcome == "timeout", job.evidence()
+    assert job.async_timeout == 4  # templated async:, read per job
     assert job.result["msg"] == "Timeout exceeded"
     # the watchdog notices within one step of async:
     assert 4 <= job.runtime <= 4 + watchdog_step(4) + 2.5

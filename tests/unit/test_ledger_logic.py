@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_asyncplay.ledger import JobTracker, classify, classify_final
+from pytest_asyncplay.ledger import AsyncJob, JobTracker, classify, classify_final, settle
 from pytest_asyncplay.versions import (
     check_mode_runs_async,
     end_in_rescue_fails_play,
@@ -118,3 +118,52 @@ def test_version_facts():
 ])
 def test_classify_final_for_keep_alive_jobs(res, failed, outcome):
     assert classify_final(res, failed) == outcome
+
+
+def _reaped_job(*statuses):
+    tracker = JobTracker()
+    job = tracker.feed(event("runner_on_ok", res=LAUNCH, created="2026-01-01T00:00:00+00:00"))
+    for status in statuses:
+        tracker.feed(event("runner_on_ok", task="wait", action="async_status", uuid="u2",
+                           res=dict(status, ansible_job_id="j1.10")))
+    assert isinstance(job, AsyncJob)
+    return job
+
+
+STARTED_FILE = {"exists": True, "text": json.dumps(LAUNCH), "mtime": 1767225600.5, "alive": False}
+TIMEOUT = {"msg": "Timeout exceeded", "failed": True, "child_pid": 7, "started": 1, "finished": 1}
+
+
+def test_the_file_tells_the_outcome_when_it_has_one():
+    job = _reaped_job(TIMEOUT)
+    settle(job, {"exists": True, "text": json.dumps({"rc": 0, "stdout": "done"}), "mtime": 1767225603.0,
+                 "alive": False})
+    assert job.outcome == "ok" and job.result == {"rc": 0, "stdout": "done"}
+    assert job.runtime == pytest.approx(3.0)  # file mtime minus the launch event's time
+
+
+def test_a_reaped_record_stands_when_cleanup_removed_the_file():
+    job = _reaped_job({"rc": 2, "failed": True, "msg": "non-zero return code", "started": 1, "finished": 1,
+                       "delta": "0:00:01.500000"})
+    settle(job, {"exists": False, "text": None, "mtime": None, "alive": False})
+    assert job.outcome == "failed" and job.result is not None and job.result["rc"] == 2
+    assert job.runtime == pytest.approx(1.5)
+
+
+def test_a_reaped_timeout_stands_over_a_file_that_still_says_started():
+    job = _reaped_job({"started": 1, "finished": 0}, TIMEOUT)
+    settle(job, STARTED_FILE)
+    assert job.outcome == "timeout" and job.result is not None and job.result["msg"] == "Timeout exceeded"
+    assert job.runtime is None  # the file's mtime is the launch's, not the end's
+
+
+def test_a_reap_that_never_saw_the_end_leaves_the_job_vanished():
+    job = _reaped_job({"started": 1, "finished": 0}, {"started": 1, "finished": 0})
+    settle(job, STARTED_FILE)
+    assert job.outcome == "vanished" and job.reaped
+
+
+def test_could_not_find_job_is_no_record_of_the_job():
+    job = _reaped_job({"msg": "could not find job", "failed": True, "started": 1, "finished": 1})
+    settle(job, {"exists": False, "text": None, "mtime": None, "alive": False})
+    assert job.outcome == "missing" and job.result is None
