@@ -80,3 +80,13 @@ def test_repo_inventory_hosts_are_mapped_onto_containers(asyncplay_hosts, asyncp
     result = asyncplay.run("playbooks/inventory_play.yml")
     assert_play_ok(result)
     assert set(result.stats) == {"web1", "web2"}
+
+
+def test_a_job_file_removed_after_its_reap_keeps_the_reaped_record(asyncplay, asyncplay_hosts):
+    result = asyncplay.run("playbooks/reap_then_cleanup.yml")
+    assert_play_ok(result)  # ignore_errors on the reap
+    job = result.job("start job")
+    assert asyncplay_hosts[0].exec(f"test -e {job.results_file}")[0] != 0  # the file is gone
+    assert job.reaped and job.outcome == "failed", job.evidence()
+    assert job.result is not None and job.result["rc"] == 3 and job.result["stdout"] == "partial"
+    assert result.swallowed_failures == [job]
