@@ -295,13 +295,22 @@ class VanishJob(JobFault):
 
 @dataclass
 class SlowJob(JobFault):
-    """Freeze the job's processes (not the watchdog, not the runner) for ``seconds``, then resume them."""
+    """Freeze the job's processes (not the watchdog, not the runner) for ``seconds``, then resume them.
+
+    When the module started before the watchdog made the runner a process-group leader (a race in
+    async_wrapper), the runner is frozen instead, so the job's result still comes ``seconds`` late and
+    a freeze past ``async:`` still ends in the watchdog's "Timeout exceeded".
+    """
 
     seconds: float = 0.0
     name = "slow_job"
     action = "stop"
 
     def explain(self, answer: Mapping[str, Any]) -> str:
+        if answer.get("froze") == "runner":
+            return (f"SIGSTOP to the runner {answer['signalled']} for {self.seconds:g}s, then SIGCONT: the module "
+                    "started before the watchdog made the runner a group leader, so it runs on and its result "
+                    "is held back (freezing it would let the kernel SIGHUP the watchdog at the timeout)")
         return f"SIGSTOP to {answer['signalled']} for {self.seconds:g}s, then SIGCONT"
 
     def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, at: float) -> None:

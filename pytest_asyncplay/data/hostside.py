@@ -11,6 +11,7 @@ Commands:
                              vanish  watchdog, runner and everything in the runner's group, so the
                                      job file stays "started" forever
                              stop / cont   freeze / resume the runner's group except the runner
+                                     (or the runner itself: see ``plan``)
 Stdlib only; Python 3.5+ (the oldest target Python ansible-core 2.15 supports).
 """
 import glob
@@ -57,19 +58,30 @@ def reset():
     return {"reset": True}
 
 
-def job_processes(jid):
-    """(watchdog pid, runner pid, [the runner's processes but itself]) of one job, or Nones.
+def find_job(table, prefix):
+    """The job's watchdog, runner and the runner's processes in a process table (see ``processes``).
 
-    The job's two long-lived processes carry the jid prefix in argv. The runner is the one whose
-    parent is the other (the watchdog forks it); right after the launch the watchdog may not yet
-    have made it a process-group leader, so its processes are its descendants plus its group.
+    async_wrapper forks a chain that all carry the jid prefix in argv: the launcher, a child that
+    forks and exits, a session leader (setsid) that forks and exits, the watchdog, and the runner it
+    forks. The first three may still be exiting when the launch is reported, so the runner is the
+    wrapper process whose parent is a *daemonized* wrapper (in a session it does not lead, whose
+    leader is a wrapper or gone) - the watchdog - and not a fork of another such runner (the
+    module's own fork, before its exec). Right after the launch the watchdog may not yet have made
+    the runner a process-group leader, so the runner's processes are its descendants plus its group.
     """
-    prefix = jid.split(".")[0].encode()
-    table = processes()
     wrappers = dict((p[0], p) for p in table if prefix in p[4])
-    runner = next((pid for pid, p in wrappers.items() if p[1] in wrappers), None)
+    alive = set(p[0] for p in table)
+
+    def daemonized(pid):
+        sid = wrappers[pid][3]
+        return sid != pid and (sid in wrappers or sid not in alive)
+
+    candidates = set(pid for pid, p in wrappers.items()
+                     if p[1] in wrappers and daemonized(p[1]) and daemonized(pid))
+    runner = next((pid for pid in sorted(candidates) if wrappers[pid][1] not in candidates), None)
     if runner is None:  # the watchdog alone (runner gone), or a lone process
-        return (next(iter(wrappers), None), None, [])
+        lone = [pid for pid in sorted(wrappers) if daemonized(pid)] or sorted(wrappers)
+        return (lone[0] if lone else None, None, [])
     watchdog = wrappers[runner][1]
     children = {}
     for pid, ppid, _pgid, _sid, _argv in table:
@@ -105,18 +117,42 @@ def jobs(spec):
     return answer
 
 
-def send(jid, action):
-    watchdog, runner, group = job_processes(jid)
-    deadline = time.time() + 3.0
-    while runner is not None and not group and action != "vanish" and time.time() < deadline:
-        time.sleep(0.02)  # launched a moment ago: wait for the runner to start the module
-        watchdog, runner, group = job_processes(jid)
+def plan(table, prefix, action):
+    """The pids to signal for ``action`` on the job, and what to report besides ``signalled``.
+
+    ``stop`` freezes the runner's processes but the runner. If the module started before the watchdog
+    made the runner a process-group leader, the module is in the watchdog's group: frozen there, it
+    would take the watchdog down when the watchdog kills the runner at ``async:`` (the kernel sends
+    SIGHUP to a newly orphaned process group that has a stopped member), and nothing would record the
+    timeout. Then the runner alone is frozen: the module runs on, and its result is held back.
+    """
+    watchdog, runner, group = find_job(table, prefix)
+    answer = {"watchdog": watchdog, "runner": runner, "froze": None}
     if action == "vanish":
-        targets = [p for p in [watchdog, runner] + group if p is not None]
-        sig = signal.SIGKILL
-    else:
-        targets = group
-        sig = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[action]
+        return [p for p in [watchdog, runner] + group if p is not None], answer
+    if runner is None:
+        return group, answer
+    if action == "stop":
+        pgid = dict((p[0], p[2]) for p in table)
+        answer["froze"] = "runner" if any(pgid.get(pid) != runner for pid in group) else "job"
+        return ([runner] if answer["froze"] == "runner" and group else group), answer
+    if action == "cont":
+        return group + [runner], answer  # resumes whichever "stop" froze
+    return group, answer
+
+
+def send(jid, action):
+    prefix = jid.split(".")[0].encode()
+    table = processes()
+    deadline = time.time() + 3.0
+    while action != "vanish" and time.time() < deadline:
+        _watchdog, runner, group = find_job(table, prefix)
+        if runner is None or group:
+            break
+        time.sleep(0.02)  # launched a moment ago: wait for the runner to start the module
+        table = processes()
+    targets, answer = plan(table, prefix, action)
+    sig = {"kill": signal.SIGKILL, "vanish": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[action]
     done = []
     for pid in targets:
         try:
@@ -124,7 +160,8 @@ def send(jid, action):
             done.append(pid)
         except OSError:
             pass
-    return {"watchdog": watchdog, "runner": runner, "signalled": sorted(set(done))}
+    answer["signalled"] = sorted(set(done))
+    return answer
 
 
 def main(argv):
