@@ -2,6 +2,10 @@
 measured in one process, and ratios between variants measured in the same run (the machine is noisy).
 
     .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit]
+    .venv/bin/python benchmarks/bench.py --runs 20 --load 4 stress
+
+``stress`` (not in the default set) plays each job fault ``--runs`` times on a CPU saturated by
+``--load`` busy processes and counts how often the job ends as the fault promises.
 """
 
 from __future__ import annotations
@@ -109,6 +113,43 @@ def bench_faults(pool: HostPool, runs: int) -> dict[str, Any]:
     return results
 
 
+def bench_stress(pool: HostPool, runs: int, load: int) -> dict[str, Any]:
+    """How often each job fault gives the outcome it promises, with ``load`` busy processes on the CPUs."""
+    from pytest_asyncplay import kill_job, slow_job, vanish_job
+
+    playbook = ROOT / "tests" / "playbooks" / "reaped_job.yml"
+    cases: dict[str, tuple[Callable[[], Any], dict[str, Any], str]] = {
+        "kill_job": (lambda: kill_job("compress logs"), {"job_seconds": 3}, "failed"),
+        "slow_job_past_async": (lambda: slow_job("compress logs", 12), {"job_seconds": 3, "job_async": 4}, "timeout"),
+        "vanish_job": (lambda: vanish_job("compress logs"), {"job_seconds": 3, "reap_retries": 2}, "vanished"),
+    }
+    (target,) = pool.start(["stress1"])
+    runner = PlaybookRunner([target], workdir=Path(tempfile.mkdtemp(prefix="bench-stress-")))
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+    results: dict[str, Any] = {"load_processes": load}
+    try:
+        for name, (make, extra, promised) in cases.items():
+            outcomes: dict[str, int] = {}
+            froze_runner = 0
+            for _ in range(runs):
+                pool.reset([target])
+                result = runner.run(playbook, faults=[make()], extra_vars=extra)
+                job = result.job("compress logs")
+                applied = all(r.applied for r in result.faults)
+                key = job.outcome if applied else "fault not applied"
+                outcomes[key] = outcomes.get(key, 0) + 1
+                froze_runner += sum("SIGSTOP to the runner" in r.detail for r in result.faults)
+            results[name] = {"promised": promised, "runs": runs, "outcomes": outcomes,
+                             "promised_rate": round(outcomes.get(promised, 0) / runs, 3),
+                             **({"froze_the_runner": froze_runner} if name.startswith("slow") else {})}
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+        pool.remove([target])
+    return results
+
+
 def bench_audit(runs: int) -> dict[str, Any]:
     """Wall time of the demo audit of example_playbooks/ with -n 0 and -n 2."""
     def audit(workers: str) -> None:
@@ -126,13 +167,17 @@ def bench_audit(runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = ["hosts", "play", "faults", "audit"]
-    parser.add_argument("which", nargs="*", help=f"what to measure, of {', '.join(kinds)} (default: all)")
+    parser.add_argument("which", nargs="*",
+                        help=f"what to measure, of {', '.join(kinds)} (default: all) and stress (only if named)")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--load", type=int, default=2 * (os.cpu_count() or 1),
+                        help="busy processes during stress (default: two per CPU)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.which = args.which or kinds
-    if set(args.which) - set(kinds):
-        parser.error(f"unknown: {', '.join(sorted(set(args.which) - set(kinds)))}; choose from {', '.join(kinds)}")
+    unknown = set(args.which) - {*kinds, "stress"}
+    if unknown:
+        parser.error(f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(kinds)}, stress")
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "ansible_core": ".".join(map(str, ansible_core_version()))},
@@ -144,6 +189,8 @@ def main() -> None:
             results["play"] = bench_play(pool, args.runs)
         if "faults" in args.which:
             results["faults"] = bench_faults(pool, max(1, args.runs // 2 + 1))
+        if "stress" in args.which:
+            results["stress"] = bench_stress(pool, args.runs, args.load)
     if "audit" in args.which:
         results["audit"] = bench_audit(max(1, args.runs // 2))
     text = json.dumps(results, indent=2)
