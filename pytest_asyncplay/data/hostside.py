@@ -58,6 +58,20 @@ def reset():
     return {"reset": True}
 
 
+def descendants(table, roots):
+    """Every process below ``roots`` in the process table."""
+    children = {}
+    for pid, ppid, _pgid, _sid, _argv in table:
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [child for root in roots for child in children.get(root, [])]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
 def find_job(table, prefix):
     """The job's watchdog, runner and the runner's processes in a process table (see ``processes``).
 
@@ -65,16 +79,16 @@ def find_job(table, prefix):
     forks and exits, a session leader (setsid) that forks and exits, the watchdog, and the runner it
     forks. The first three may still be exiting when the launch is reported, so the runner is the
     wrapper process whose parent is a *daemonized* wrapper (in a session it does not lead, whose
-    leader is a wrapper or gone) - the watchdog - and not a fork of another such runner (the
+    leader is a wrapper, exiting or gone) - the watchdog - and not a fork of another such runner (the
     module's own fork, before its exec). Right after the launch the watchdog may not yet have made
     the runner a process-group leader, so the runner's processes are its descendants plus its group.
     """
     wrappers = dict((p[0], p) for p in table if prefix in p[4])
-    alive = set(p[0] for p in table)
+    argv = dict((p[0], p[4]) for p in table)
 
     def daemonized(pid):
         sid = wrappers[pid][3]
-        return sid != pid and (sid in wrappers or sid not in alive)
+        return sid != pid and (sid in wrappers or not any(argv.get(sid, [])))  # no argv: exiting or gone
 
     candidates = set(pid for pid, p in wrappers.items()
                      if p[1] in wrappers and daemonized(p[1]) and daemonized(pid))
@@ -82,18 +96,9 @@ def find_job(table, prefix):
     if runner is None:  # the watchdog alone (runner gone), or a lone process
         lone = [pid for pid in sorted(wrappers) if daemonized(pid)] or sorted(wrappers)
         return (lone[0] if lone else None, None, [])
-    watchdog = wrappers[runner][1]
-    children = {}
-    for pid, ppid, _pgid, _sid, _argv in table:
-        children.setdefault(ppid, []).append(pid)
-    found, todo = set(), list(children.get(runner, []))
-    while todo:
-        pid = todo.pop()
-        if pid not in found:
-            found.add(pid)
-            todo.extend(children.get(pid, []))
+    found = descendants(table, [runner])
     found.update(p[0] for p in table if p[2] == runner and p[0] != runner)
-    return watchdog, runner, sorted(found)
+    return wrappers[runner][1], runner, sorted(found)
 
 
 def jobs(spec):
@@ -128,8 +133,10 @@ def plan(table, prefix, action):
     """
     watchdog, runner, group = find_job(table, prefix)
     answer = {"watchdog": watchdog, "runner": runner, "froze": None}
-    if action == "vanish":
-        return [p for p in [watchdog, runner] + group if p is not None], answer
+    if action == "vanish":  # every process of the job, whoever is who
+        wrappers = [p[0] for p in table if prefix in p[4]]
+        every = set(wrappers) | descendants(table, wrappers) | set(group)
+        return sorted(every), answer
     if runner is None:
         return group, answer
     if action == "stop":
@@ -147,9 +154,10 @@ def send(jid, action):
     deadline = time.time() + 3.0
     while action != "vanish" and time.time() < deadline:
         _watchdog, runner, group = find_job(table, prefix)
-        if runner is None or group:
+        settling = runner is None and any(prefix in p[4] for p in table)  # the fork chain is mid-way
+        if group or not (settling or runner is not None):
             break
-        time.sleep(0.02)  # launched a moment ago: wait for the runner to start the module
+        time.sleep(0.02)  # launched a moment ago: wait for the runner and its module
         table = processes()
     targets, answer = plan(table, prefix, action)
     sig = {"kill": signal.SIGKILL, "vanish": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[action]

@@ -47,6 +47,13 @@ def test_a_session_leader_still_exiting_is_not_taken_for_the_watchdog():
     assert find([leader_exiting, watchdog, RUNNER, *JOB]) == (605, 606, [607, 608, 609])
 
 
+def test_a_session_leader_already_exited_but_not_reaped():
+    # seen on 2.15 in CI: the exited leader (no argv) is still in the table; its session is still the job's
+    zombie = (604, 1, 604, 604, [b""])
+    watchdog = (605, 604, 604, 604, WRAPPER)
+    assert find([zombie, watchdog, RUNNER, *JOB]) == (605, 606, [607, 608, 609])
+
+
 def test_the_whole_chain_still_visible():
     chain = [LAUNCHER, FIRST_CHILD, (604, 603, 604, 604, WRAPPER), (605, 604, 604, 604, WRAPPER), RUNNER, *JOB]
     assert find(chain) == (605, 606, [607, 608, 609])
@@ -106,6 +113,12 @@ def test_stop_freezes_the_runner_when_the_module_is_in_the_watchdogs_group():
 def test_kill_and_vanish(action, expected):
     targets, answer = plan([WATCHDOG, RUNNER, *JOB], action)
     assert targets == expected and (answer["watchdog"], answer["runner"]) == (605, 606)
+
+
+def test_vanish_kills_every_process_of_the_job_even_mid_fork():
+    leader_exiting = (604, 1, 604, 604, WRAPPER)
+    targets, _ = plan([leader_exiting, (605, 604, 604, 604, WRAPPER), RUNNER, *JOB], "vanish")
+    assert targets == [604, 605, 606, 607, 608, 609]
 
 
 def test_stop_of_a_job_whose_runner_is_gone_signals_nothing():
