@@ -4,8 +4,8 @@ measured in one process, and ratios between variants measured in the same run (t
     .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit]
     .venv/bin/python benchmarks/bench.py --runs 20 --load 4 stress
 
-``stress`` (not in the default set) plays each job fault ``--runs`` times on a CPU saturated by
-``--load`` busy processes and counts how often the job ends as the fault promises.
+``stress`` (not in the default set) plays each job fault ``--runs`` times on 4 hosts at once, on a CPU
+saturated by ``--load`` busy processes, and counts how often a job ends as the fault promises.
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ def bench_faults(pool: HostPool, runs: int) -> dict[str, Any]:
     return results
 
 
-def bench_stress(pool: HostPool, runs: int, load: int) -> dict[str, Any]:
-    """How often each job fault gives the outcome it promises, with ``load`` busy processes on the CPUs."""
+def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[str, Any]:
+    """How often each job fault gives the outcome it promises: ``runs`` plays on ``hosts`` hosts at once,
+    with ``load`` busy processes on the CPUs."""
     from pytest_asyncplay import kill_job, slow_job, vanish_job
 
     playbook = ROOT / "tests" / "playbooks" / "reaped_job.yml"
@@ -123,30 +124,31 @@ def bench_stress(pool: HostPool, runs: int, load: int) -> dict[str, Any]:
         "slow_job_past_async": (lambda: slow_job("compress logs", 12), {"job_seconds": 3, "job_async": 4}, "timeout"),
         "vanish_job": (lambda: vanish_job("compress logs"), {"job_seconds": 3, "reap_retries": 2}, "vanished"),
     }
-    (target,) = pool.start(["stress1"])
-    runner = PlaybookRunner([target], workdir=Path(tempfile.mkdtemp(prefix="bench-stress-")))
+    targets = pool.start([f"stress{i}" for i in range(1, hosts + 1)])  # jobs launch at once on every host
+    runner = PlaybookRunner(targets, workdir=Path(tempfile.mkdtemp(prefix="bench-stress-")))
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
-    results: dict[str, Any] = {"load_processes": load}
+    results: dict[str, Any] = {"load_processes": load, "hosts": hosts}
     try:
         for name, (make, extra, promised) in cases.items():
             outcomes: dict[str, int] = {}
             froze_runner = 0
             for _ in range(runs):
-                pool.reset([target])
+                pool.reset(targets)
                 result = runner.run(playbook, faults=[make()], extra_vars=extra)
-                job = result.job("compress logs")
-                applied = all(r.applied for r in result.faults)
-                key = job.outcome if applied else "fault not applied"
-                outcomes[key] = outcomes.get(key, 0) + 1
+                applied = {r.jid for r in result.faults if r.applied}
+                for job in result.jobs:
+                    key = job.outcome if job.jid in applied else "fault not applied"
+                    outcomes[key] = outcomes.get(key, 0) + 1
                 froze_runner += sum("SIGSTOP to the runner" in r.detail for r in result.faults)
-            results[name] = {"promised": promised, "runs": runs, "outcomes": outcomes,
-                             "promised_rate": round(outcomes.get(promised, 0) / runs, 3),
+            jobs = sum(outcomes.values())
+            results[name] = {"promised": promised, "jobs": jobs, "outcomes": outcomes,
+                             "promised_rate": round(outcomes.get(promised, 0) / jobs, 3),
                              **({"froze_the_runner": froze_runner} if name.startswith("slow") else {})}
     finally:
         for process in busy:
             process.kill()
             process.wait()
-        pool.remove([target])
+        pool.remove(targets)
     return results
 
 
