@@ -277,17 +277,16 @@ def settle(job: AsyncJob, found: Mapping[str, Any]) -> None:
     # - a keep-alive job's file is removed after success, and on a controller-side timeout it may
     #   still say "started" (the host's watchdog kills a little later);
     # - a reaped job's file may be gone (``mode: cleanup``) or rewritten, but the reap read its record.
-    told = job.outcome in ("missing", "running", "vanished")
-    if told and job.final_event is not None:
+    from_controller = job.outcome in ("missing", "running", "vanished") and (
+        job.final_event is not None or job.reap_status is not None)
+    if from_controller and job.final_event is not None:
         job.result = job.final_event
         job.outcome = classify_final(job.final_event, job.final_failed)
-    elif told and job.reap_status is not None:
+    elif from_controller and job.reap_status is not None:
         job.result = job.reap_status
         job.outcome = classify(job.reap_status, True, False)
-    else:
-        told = False
     mtime = found.get("mtime")
-    if (not told and job.launched_at is not None and mtime is not None
+    if (not from_controller and job.launched_at is not None and mtime is not None
             and job.outcome not in ("running", "vanished")):
         job.runtime = max(0.0, float(mtime) - job.launched_at)  # wall time, freezes included
     elif job.result and "delta" in job.result:

@@ -72,6 +72,11 @@ def descendants(table, roots):
     return found
 
 
+def wrapper_pids(table, prefix):
+    """The processes that carry the job's jid prefix in argv (async_wrapper's fork chain)."""
+    return set(p[0] for p in table if prefix in p[4])
+
+
 def find_job(table, prefix):
     """The job's watchdog, runner and the runner's processes in a process table (see ``processes``).
 
@@ -134,15 +139,14 @@ def plan(table, prefix, action):
     watchdog, runner, group = find_job(table, prefix)
     answer = {"watchdog": watchdog, "runner": runner, "froze": None}
     if action == "vanish":  # every process of the job, whoever is who
-        wrappers = [p[0] for p in table if prefix in p[4]]
-        every = set(wrappers) | descendants(table, wrappers) | set(group)
-        return sorted(every), answer
+        wrappers = wrapper_pids(table, prefix)
+        return sorted(wrappers | descendants(table, wrappers) | set(group)), answer
     if runner is None:
         return group, answer
     if action == "stop":
         pgid = dict((p[0], p[2]) for p in table)
         answer["froze"] = "runner" if any(pgid.get(pid) != runner for pid in group) else "job"
-        return ([runner] if answer["froze"] == "runner" and group else group), answer
+        return ([runner] if answer["froze"] == "runner" else group), answer
     if action == "cont":
         return group + [runner], answer  # resumes whichever "stop" froze
     return group, answer
@@ -152,12 +156,11 @@ def send(jid, action):
     prefix = jid.split(".")[0].encode()
     table = processes()
     deadline = time.time() + 3.0
-    while action != "vanish" and time.time() < deadline:
-        _watchdog, runner, group = find_job(table, prefix)
-        settling = runner is None and any(prefix in p[4] for p in table)  # the fork chain is mid-way
-        if group or not (settling or runner is not None):
+    # launched a moment ago, the fork chain may be mid-way: wait until the runner has its module
+    while action != "vanish" and time.time() < deadline and wrapper_pids(table, prefix):
+        if find_job(table, prefix)[2]:
             break
-        time.sleep(0.02)  # launched a moment ago: wait for the runner and its module
+        time.sleep(0.02)
         table = processes()
     targets, answer = plan(table, prefix, action)
     sig = {"kill": signal.SIGKILL, "vanish": signal.SIGKILL, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}[action]
