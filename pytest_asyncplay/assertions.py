@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Optional
 
 from .ledger import AsyncJob
@@ -33,13 +34,40 @@ def assert_play_ok(result: PlayResult) -> None:
         _fail(f"the play failed (rc={result.rc}) but was expected to pass", result)
 
 
+def location_matches(wanted: str, task_path: Optional[str]) -> bool:
+    """Whether ``wanted`` (``file:line``) is the task at ``task_path`` (``/abs/dir/file.yml:line``).
+
+    An absolute ``wanted`` must be the same path; a relative one matches the last path components
+    (``"site.yml:12"``, ``"roles/x/tasks/main.yml:5"``), never part of a component (``"ite.yml:12"``).
+    """
+    path, _, line = wanted.rpartition(":")
+    if not task_path or not path or not line.isdigit():
+        return False
+    have_path, _, have_line = task_path.rpartition(":")
+    if not have_line.isdigit() or int(have_line) != int(line):
+        return False
+    want, have = PurePosixPath(path), PurePosixPath(have_path)
+    if want.is_absolute():
+        return want == have
+    parts = [p for p in want.parts if p != "."]
+    return bool(parts) and ".." not in parts and list(have.parts[-len(parts):]) == parts
+
+
+def _is_task(task: str, name: str, task_path: Optional[str]) -> bool:
+    return task == name or location_matches(task, task_path)
+
+
 def failed_because(result: PlayResult, task: Optional[str], host: Optional[str]) -> bool:
-    """Whether a counted failure of ``task`` on ``host`` is in the play (a job's task counts when its reap failed)."""
-    jobs_of_task = {j.jid for j in result.jobs if j.task == task}
+    """Whether a counted failure of ``task`` on ``host`` is in the play (a job's task counts when its reap failed).
+
+    ``task`` is a task's name or its ``file:line``.
+    """
+    jobs_of_task = {j.jid for j in result.jobs if task is not None and _is_task(task, j.task, j.task_path)}
     for failure in result.failures:
         if host is not None and failure.host != host:
             continue
-        if task is None or failure.task == task or (failure.jid is not None and failure.jid in jobs_of_task):
+        if (task is None or _is_task(task, failure.task, failure.task_path)
+                or (failure.jid is not None and failure.jid in jobs_of_task)):
             return True
     return False
 
@@ -47,7 +75,9 @@ def failed_because(result: PlayResult, task: Optional[str], host: Optional[str])
 def assert_play_failed(result: PlayResult, task: Optional[str] = None, host: Optional[str] = None) -> None:
     """The play failed (and every fault given to it applied); when given, because ``task`` failed on ``host``.
 
-    ``task`` may name the failing task itself or an async task whose job's reap (``async_status``) failed.
+    ``task`` may name the failing task itself or an async task whose job's reap (``async_status``) failed,
+    by its name or its ``file:line`` (``"site.yml:12"``: the last components of the task's path).
+    Ignored failures never count.
     """
     __tracebackhide__ = True
     _faults_applied(result)

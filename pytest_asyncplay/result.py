@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -10,8 +10,6 @@ from typing import Any, Optional
 from .faults import FaultRecord
 from .ledger import FAILED_OUTCOMES, AsyncJob, event_res
 from .versions import ASYNC_STATUS_ACTIONS
-
-FAILURE_EVENTS = frozenset({"runner_on_failed", "runner_item_on_failed", "runner_on_async_failed"})
 
 
 @dataclass
@@ -24,6 +22,7 @@ class TaskFailure:
     unreachable: bool = False
     task_path: Optional[str] = None
     jid: Optional[str] = None
+    at: Optional[float] = None  # seconds after the play started that the failure was seen (as FaultRecord.at)
 
     def __str__(self) -> str:
         kind = "UNREACHABLE" if self.unreachable else "failed"
@@ -115,14 +114,20 @@ def stats_from_event(event: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     return stats
 
 
-def failure_from_event(event: Mapping[str, Any]) -> Optional[TaskFailure]:
-    """A ``TaskFailure`` when the event is a failure that counts (not ignored) or an unreachable host."""
+def failure_from_event(event: Mapping[str, Any], at: Optional[float] = None) -> Optional[TaskFailure]:
+    """A ``TaskFailure`` when this one event, taken alone, is a failure that counts or an unreachable host.
+
+    ``runner_on_failed`` counts unless ignored; ``runner_item_on_failed`` unless its item says it is
+    ignored (the loop's verdict comes later, in ``runner_on_failed``: ``FailureAccount`` waits for it);
+    ``runner_on_async_failed`` never (its ``runner_on_failed`` follows, with the real ``ignore_errors``).
+    """
     kind = event.get("event")
     data = event.get("event_data") or {}
     res = event_res(data)
+    ignored = bool(data.get("ignore_errors") or (kind == "runner_item_on_failed" and res.get("_ansible_ignore_errors")))
     if kind == "runner_on_unreachable":
         unreachable = True
-    elif kind in FAILURE_EVENTS and not data.get("ignore_errors"):
+    elif kind in ("runner_on_failed", "runner_item_on_failed") and not ignored:
         unreachable = False
     else:
         return None
@@ -132,4 +137,46 @@ def failure_from_event(event: Mapping[str, Any]) -> Optional[TaskFailure]:
         message = message.splitlines()[-1]
     message = message[:500]
     return TaskFailure(str(data.get("task", "")), str(data.get("host", "")), message, unreachable,
-                       data.get("task_path"), jid)
+                       data.get("task_path"), jid, at)
+
+
+class FailureAccount:
+    """Follows the event stream and keeps the failures that count, each once, as they happen.
+
+    A looped task's failed items are held until the task's own ``runner_on_failed`` says whether the
+    failure is ignored; then they count (each with its own jid) or are dropped. A failure seen in
+    ``runner_on_async_failed`` only counts through the ``runner_on_failed`` that follows it.
+    """
+
+    def __init__(self) -> None:
+        self.failures: list[TaskFailure] = []
+        self._items: dict[tuple[str, str], list[TaskFailure]] = {}
+
+    def feed(self, event: Mapping[str, Any], at: Optional[float] = None) -> list[TaskFailure]:
+        """Take one event; return the failures it makes count (usually none, one for a failed task)."""
+        kind = event.get("event")
+        data = event.get("event_data") or {}
+        key = (str(data.get("task_uuid", "")), str(data.get("host", "")))
+        if kind == "runner_item_on_failed":
+            item = failure_from_event(event, at)
+            held = self._items.setdefault(key, [])
+            if item is not None:
+                held.append(item)
+            return []
+        if kind not in ("runner_on_failed", "runner_on_unreachable"):
+            return []
+        held = self._items.pop(key, [])
+        failure = failure_from_event(event, at)
+        if failure is None:
+            return []  # ignored: the held items with it
+        counted = held if held and not failure.unreachable else [failure]
+        self.failures.extend(counted)
+        return counted
+
+
+def failures_from_events(events: Iterable[Mapping[str, Any]]) -> list[TaskFailure]:
+    """The failures that count in a whole event stream (``PlayResult.failures`` of a finished play)."""
+    account = FailureAccount()
+    for event in events:
+        account.feed(event)
+    return account.failures

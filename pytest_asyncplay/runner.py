@@ -25,7 +25,7 @@ import yaml
 from .errors import InventoryError, PlaybookNotFoundError
 from .faults import Fault, FaultContext
 from .ledger import JobTracker, read_outcomes
-from .result import PlayResult, TaskFailure, failure_from_event, stats_from_event
+from .result import FailureAccount, PlayResult, TaskFailure, stats_from_event
 from .targets import Target
 
 CALLBACK_DIR = Path(__file__).parent / "data" / "callback_plugins"
@@ -164,8 +164,9 @@ class PlaybookRunner:
     ) -> PlayResult:
         """Play ``playbook`` on the hosts, with ``faults`` injected as their moments come.
 
-        ``stop_on_failure`` ends the play at the first counted failure, or at the first for which it
-        returns True (the reap audit passes one that lets failures inside a block with rescue go on).
+        ``stop_on_failure`` ends the play at the first counted failure (not ignored, or unreachable), or
+        at the first for which it returns True (the reap audit's stops only at a failure after its fault,
+        on a host the fault hit, that no rescue may catch). A failure's ``at`` is on the faults' clock.
         """
         import ansible_runner
 
@@ -195,6 +196,7 @@ class PlaybookRunner:
         ctx = FaultContext(self.targets, tracker.jobs)
         events: list[dict[str, Any]] = []
         stop = threading.Event()
+        account = FailureAccount()
         for fault in faults:
             fault.start(ctx)
 
@@ -203,9 +205,8 @@ class PlaybookRunner:
             job = tracker.feed(event)
             for fault in faults:
                 fault.on_event(event, job, ctx)
-            if stop_on_failure:
-                failure = failure_from_event(event)
-                if failure is not None and (stop_on_failure is True or stop_on_failure(failure)):
+            for failure in account.feed(event, ctx.elapsed()):
+                if stop_on_failure is True or (callable(stop_on_failure) and stop_on_failure(failure)):
                     stop.set()
             return False
 
@@ -240,7 +241,7 @@ class PlaybookRunner:
             playbook=path, rc=rc, stats=stats, events=events, stdout=stdout, duration=duration,
             faults=[r for f in faults for r in f.finish(ctx)], jobs=tracker.jobs,
             timed_out=outcome.status == "timeout", ansible_version=".".join(map(str, ansible_core_version())),
-            failures=[f for f in map(failure_from_event, events) if f is not None],
+            failures=account.failures,
         )
 
 

@@ -14,8 +14,9 @@ from pytest_asyncplay import (
     assert_play_failed,
     assert_play_ok,
 )
+from pytest_asyncplay.assertions import location_matches
 from pytest_asyncplay.faults import FaultRecord
-from pytest_asyncplay.result import failure_from_event, stats_from_event
+from pytest_asyncplay.result import FailureAccount, failure_from_event, failures_from_events, stats_from_event
 
 STATS_EVENT = {"event": "playbook_on_stats", "event_data": {
     "ok": {"host1": 3, "host2": 2}, "changed": {"host1": 1}, "failures": {"host2": 1}, "dark": {},
@@ -34,7 +35,7 @@ def make(rc=2, jobs=(), events=(STATS_EVENT,), faults=()):
     return PlayResult(
         playbook=Path("/r/site.yml"), rc=rc, stats=stats_from_event(STATS_EVENT), events=events, stdout="",
         duration=1.0, faults=list(faults), jobs=list(jobs),
-        failures=[f for f in map(failure_from_event, events) if f],
+        failures=failures_from_events(events),
     )
 
 
@@ -100,3 +101,107 @@ def test_every_helper_fails_when_a_fault_never_applied():
         result = make(rc=0 if helper is not assert_play_failed else 2, faults=[missed])
         with pytest.raises(AssertionError, match="did not apply, so this play proves nothing"):
             helper(result)
+
+
+# ---- failure accounting: which events count, each once ------------------------------------------------
+def keep_alive_failed(ignore, host="host1", task="test graceful module failure", uuid="u-ka"):
+    """What a failed keep-alive task (poll > 0) sends: async_failed (no ignore_errors), then failed."""
+    res = {"ansible_job_id": "j9.1", "failed": True, "finished": 1, "msg": "failed gracefully"}
+    data = {"task": task, "host": host, "task_uuid": uuid, "task_action": "command",
+            "task_path": "/r/main.yml:120", "res": res}
+    return [{"event": "runner_on_async_poll", "event_data": {**data, "res": {"ansible_job_id": "j9.1",
+                                                                             "started": 1, "finished": 0}}},
+            {"event": "runner_on_async_failed", "event_data": dict(data)},
+            {"event": "runner_on_failed", "event_data": {**data, "ignore_errors": ignore}}]
+
+
+def looped_reap(ignore, item_ignores=(None, None), uuid="u-loop", host="host1"):
+    """A looped async_status reap whose two items fail, then the task's own verdict."""
+    data = {"task": "wait for batch", "host": host, "task_uuid": uuid, "task_action": "async_status",
+            "task_path": "/r/roles/x/tasks/main.yml:5"}
+    events = []
+    for n, item_ignore in enumerate(item_ignores):
+        res = {"ansible_job_id": f"j{n}.1", "failed": True, "finished": 1, "msg": f"item {n} failed"}
+        if item_ignore is not None:
+            res["_ansible_ignore_errors"] = item_ignore
+        events.append({"event": "runner_item_on_failed", "event_data": {**data, "res": res}})
+    events.append({"event": "runner_on_failed", "event_data": {
+        **data, "ignore_errors": ignore, "res": {"failed": True, "msg": "One or more items failed",
+                                                 "results": [{"failed": True}, {"failed": True}]}}})
+    return events
+
+
+def test_an_ignored_keep_alive_failure_is_not_listed():
+    assert failures_from_events(keep_alive_failed(ignore=True)) == []
+    assert failure_from_event(keep_alive_failed(ignore=False)[1]) is None  # async_failed never counts alone
+
+
+def test_a_real_keep_alive_failure_is_listed_once():
+    (failure,) = failures_from_events(keep_alive_failed(ignore=False))
+    assert (failure.task, failure.host, failure.message) == ("test graceful module failure", "host1",
+                                                             "failed gracefully")
+
+
+def test_ignored_item_failures_are_not_listed():
+    assert failures_from_events(looped_reap(ignore=True)) == []
+    assert failures_from_events(looped_reap(ignore=True, item_ignores=(True, True))) == []
+
+
+def test_real_item_failures_are_listed_each_once_with_their_jids():
+    failures = failures_from_events(looped_reap(ignore=False))
+    assert [(f.jid, f.message) for f in failures] == [("j0.1", "item 0 failed"), ("j1.1", "item 1 failed")]
+    # an item ignored on its own (a templated ignore_errors) drops out, its sibling still counts
+    failures = failures_from_events(looped_reap(ignore=False, item_ignores=(True, False)))
+    assert [f.jid for f in failures] == ["j1.1"]
+
+
+def test_item_failures_wait_for_their_task_and_are_kept_apart_per_host():
+    account = FailureAccount()
+    host1, host2 = looped_reap(ignore=False, host="host1"), looped_reap(ignore=True, host="host2")
+    seen = [account.feed(e, at=float(n)) for n, e in enumerate([host1[0], host2[0], host1[1], host2[1]])]
+    assert seen == [[], [], [], []]  # nothing counts before the task's verdict
+    assert account.feed(host2[2], at=5.0) == []
+    counted = account.feed(host1[2], at=6.0)
+    assert [(f.host, f.jid, f.at) for f in counted] == [("host1", "j0.1", 0.0), ("host1", "j1.1", 2.0)]
+    assert account.failures == counted
+
+
+def test_failed_when_false_and_unreachable():
+    ok = {"event": "runner_on_ok", "event_data": {"task": "t", "host": "host1",
+                                                  "res": {"rc": 1, "failed_when_result": False}}}
+    gone = {"event": "runner_on_unreachable", "event_data": {"task": "t", "host": "host1",
+                                                             "res": {"unreachable": True, "msg": "ssh: reset"}}}
+    (failure,) = failures_from_events([ok, gone])
+    assert failure.unreachable and failure.message == "ssh: reset"
+
+
+def test_assert_play_failed_is_not_satisfied_by_an_ignored_failure():
+    events = keep_alive_failed(ignore=True) + keep_alive_failed(ignore=False, task="other", uuid="u2")
+    result = make(events=events)
+    assert [f.task for f in result.failures] == ["other"]
+    assert_play_failed(result, task="other")
+    with pytest.raises(AssertionError, match='not because of task "test graceful module failure"'):
+        assert_play_failed(result, task="test graceful module failure")
+
+
+# ---- task= as file:line ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("wanted", "matches"), [
+    ("site.yml:12", True), ("r/site.yml:12", True), ("/r/site.yml:12", True), ("./site.yml:12", True),
+    ("site.yml:1", False), ("ite.yml:12", False), ("x/site.yml:12", False), ("/site.yml:12", False),
+    ("site.yml", False), ("site.yml:x", False), (":12", False), ("../site.yml:12", False),
+])
+def test_location_matches_on_whole_path_components(wanted, matches):
+    assert location_matches(wanted, "/r/site.yml:12") is matches
+
+
+def test_assert_play_failed_accepts_file_line():
+    result = make(jobs=[job("host2", "j2.1", "failed")], events=[reap_failed(), *looped_reap(ignore=False)])
+    result.jobs[0].task_path = "/r/site.yml:4"
+    assert_play_failed(result, task="site.yml:12")  # the failed reap itself
+    assert_play_failed(result, task="site.yml:4", host="host2")  # the job whose reap failed
+    assert_play_failed(result, task="roles/x/tasks/main.yml:5")
+    assert_play_failed(result, task="x/tasks/main.yml:5", host="host1")
+    with pytest.raises(AssertionError, match=r'not because of task "site\.yml:13"'):
+        assert_play_failed(result, task="site.yml:13")
+    with pytest.raises(AssertionError, match=r'not because of task "other/tasks/main\.yml:5"'):
+        assert_play_failed(result, task="other/tasks/main.yml:5")
