@@ -4,13 +4,14 @@ fire-and-forget task (per loop item), passing only if the fault fails the play.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..faults import Fault, kill_job, slow_job, vanish_job
-from ..result import PlayResult
+from ..faults import Fault, FaultRecord, kill_job, slow_job, vanish_job
+from ..result import PlayResult, TaskFailure
 from ..runner import PlaybookRunner
 from ..versions import watchdog_step
 from .discover import AsyncTask, Playbook
@@ -84,6 +85,80 @@ def fault_for(kind: str, task: AsyncTask, item: Optional[int], occurrence: int =
 VERBS = {"killed": "was killed", "vanished": "vanished (runner killed)", "slow": "was frozen past its async:"}
 
 
+def _hit_since(records: Sequence[FaultRecord]) -> dict[str, float]:
+    """For each host the fault hit: when it first applied there (seconds after the play started)."""
+    since: dict[str, float] = {}
+    for record in records:
+        if record.applied and record.host and record.at is not None:
+            since[record.host] = min(record.at, since.get(record.host, record.at))
+    return since
+
+
+def caused_by_fault(failure: TaskFailure, records: Sequence[FaultRecord]) -> bool:
+    """Whether a counted failure may be the fault's doing: on a host the fault hit, seen after it applied there.
+
+    A failure before the fault, or on another host, cannot be (a failure without a time is never taken).
+    """
+    at = _hit_since(records).get(failure.host)
+    return at is not None and failure.at is not None and failure.at >= at
+
+
+def fails_the_play(failure: TaskFailure, rescuable: Collection[str]) -> bool:
+    """Whether a counted failure (not ignored) fails its host for sure: unreachable, or no ``rescue`` may catch it."""
+    return failure.unreachable or failure.task_path not in rescuable
+
+
+def stops_probe(failure: TaskFailure, records: Sequence[FaultRecord], rescuable: Collection[str]) -> bool:
+    """Whether the probe may end the play early at this failure: it fails the play, and the fault caused it.
+
+    Anything else (an ignored failure never gets here; a failure a rescue may catch; a failure before the
+    fault or on another host) lets the play run to its end, where ``judge`` decides by rc.
+    """
+    return fails_the_play(failure, rescuable) and caused_by_fault(failure, records)
+
+
+def _stops(failure: TaskFailure, fault: Fault, rescuable: Collection[str]) -> bool:
+    """``stops_probe`` with the fault's records as they are now (``Fault.start`` gives it a fresh list)."""
+    return stops_probe(failure, fault.records, rescuable)
+
+
+def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple[str, str]:
+    """The verdict of one faulted run and why: ``surfaced``, ``swallowed`` or ``not-proven``.
+
+    ``surfaced`` iff the play failed (rc != 0) and a counted failure came after the fault on a host it hit,
+    and that failure failed the play: no rescue may catch it, or its host ended the play failed, or no
+    other failure in the play could have failed it (a rescue that still fails the host, ansible/ansible#83447).
+    A play that failed only for other reasons (before the fault, on another host) is ``not-proven``.
+    """
+    applied = [r for r in result.faults if r.applied]
+    if not applied:
+        why = "; ".join(str(r) for r in result.faults) or "no fault record"
+        earlier = _listing(result.failures)
+        return "not-proven", f"the fault never applied: {why}" + (f"; the play had failed first: {earlier}"
+                                                                      if earlier else "")
+    if result.timed_out:
+        return "not-proven", f"the play hung and was stopped at its timeout (rc={result.rc})"
+    if result.ok:
+        return "swallowed", f"the play still finished rc={result.rc}"
+    caused = [f for f in result.failures if caused_by_fault(f, result.faults)]
+    bad_hosts = result.failed_hosts | result.unreachable_hosts
+    decisive = [f for f in caused if fails_the_play(f, rescuable) or f.host in bad_hosts]
+    if not decisive and caused and len(caused) == len(result.failures):
+        decisive = caused
+    if decisive:
+        return "surfaced", f"the play failed (rc={result.rc}) at {decisive[0]}"
+    others = _listing(result.failures) or "no failed task was reported"
+    hosts = ", ".join(sorted(_hit_since(result.faults)))
+    caught = " (a rescue caught what came after the fault)" if caused else ""
+    return "not-proven", (f"the play failed (rc={result.rc}), but not because of the fault on {hosts}{caught}: "
+                          f"{others}")
+
+
+def _listing(failures: Sequence[TaskFailure], limit: int = 3) -> str:
+    text = "; ".join(str(f) for f in failures[:limit])
+    return text + (f" (and {len(failures) - limit} more)" if len(failures) > limit else "")
+
+
 class ReapAuditor:
     """Runs baselines (once per playbook) and probes, on hosts handed out by ``runner_for``."""
 
@@ -125,24 +200,24 @@ class ReapAuditor:
         runs, hosts = [], ""
         for index in items:
             item = None if index < 0 else index
+            fault = fault_for(kind, task, item, occurrence)
             result = self._runner_for().run(
-                task.playbook, faults=[fault_for(kind, task, item, occurrence)],
-                stop_on_failure=lambda failure: failure.unreachable or failure.task_path not in rescuable,
+                task.playbook, faults=[fault],
+                stop_on_failure=functools.partial(_stops, fault=fault, rescuable=rescuable),
             )
             runs.append(result)
-            applied = [r for r in result.faults if r.applied]
             label = f" (loop item {item})" if item is not None else ""
-            if not applied:
-                why = "; ".join(str(r) for r in result.faults)
-                return Probe(task, kind, "not-proven",
-                             f'not proven: the fault on "{task.node_name}"{label} ({where}) never applied: {why}', runs)
-            hosts = ", ".join(sorted({r.host or "?" for r in applied}))
-            if result.ok:
-                jobs = [j for j in result.jobs if j.jid in {r.jid for r in applied}]
+            verdict, why = judge(result, rescuable)
+            hosts = ", ".join(sorted({r.host or "?" for r in result.faults if r.applied}))
+            if verdict == "not-proven":
+                return Probe(task, kind, verdict, f'not proven: "{task.node_name}"{label} ({where}): {why}', runs)
+            if verdict == "swallowed":
+                applied = {r.jid for r in result.faults if r.applied}
+                jobs = [j for j in result.jobs if j.jid in applied]
                 job_file = jobs[0].job_file if jobs else "<unknown>"
                 return Probe(task, kind, "swallowed",
                              f'swallowed: the job of "{task.node_name}"{label} ({where}) {VERBS[kind]} on {hosts} '
-                             f"and the play still finished rc={result.rc}; the job file said {job_file}", runs)
+                             f"and {why}; the job file said {job_file}", runs)
         loops = f" in each of {len(runs)} loop runs" if len(runs) > 1 else ""
         message = (f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} '
                    f"and the play failed{loops}")

@@ -1,4 +1,5 @@
-"""PlayResult's derived views and the assertion helpers' messages, on results built from events."""
+"""PlayResult's derived views, the assertion helpers' messages and the reap audit's verdict, on results built
+from events."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from pytest_asyncplay import (
     assert_play_ok,
 )
 from pytest_asyncplay.assertions import location_matches
+from pytest_asyncplay.audit.reap import judge, stops_probe
 from pytest_asyncplay.faults import FaultRecord
-from pytest_asyncplay.result import FailureAccount, failure_from_event, failures_from_events, stats_from_event
+from pytest_asyncplay.result import (
+    FailureAccount,
+    TaskFailure,
+    failure_from_event,
+    failures_from_events,
+    stats_from_event,
+)
 
 STATS_EVENT = {"event": "playbook_on_stats", "event_data": {
     "ok": {"host1": 3, "host2": 2}, "changed": {"host1": 1}, "failures": {"host2": 1}, "dark": {},
@@ -205,3 +213,83 @@ def test_assert_play_failed_accepts_file_line():
         assert_play_failed(result, task="site.yml:13")
     with pytest.raises(AssertionError, match=r'not because of task "other/tasks/main\.yml:5"'):
         assert_play_failed(result, task="other/tasks/main.yml:5")
+
+
+# ---- the reap audit: when a probe may stop early, and its verdict ------------------------------------------
+KILL = FaultRecord("kill_job", True, 5.0, "host1", "j5.1", "SIGKILL to [42]")
+RESCUABLE = frozenset({"/r/site.yml:30"})
+
+
+def failure(at, host="host1", task="wait for job", path="/r/site.yml:12", unreachable=False, jid=None):
+    return TaskFailure(task, host, "boom", unreachable, path, jid, at)
+
+
+def played(rc, failures, faults=(KILL,), failed_hosts=("host1",), timed_out=False):
+    stats = {h: {"failures": int(h in failed_hosts)} for h in ("host1", "host2")}
+    return PlayResult(playbook=Path("/r/site.yml"), rc=rc, stats=stats, events=[], stdout="", duration=1.0,
+                      faults=list(faults), jobs=[], timed_out=timed_out, failures=list(failures))
+
+
+@pytest.mark.parametrize(("seen", "stops"), [
+    (failure(6.0, jid="j5.1"), True),                 # the job's reap failed after the kill
+    (failure(5.0), True),                             # at the very moment the fault applied (same clock tick)
+    (failure(6.0, task="later task"), True),          # any counted failure on the hit host after the fault
+    (failure(6.0, unreachable=True), True),           # the host became unreachable
+    (failure(4.9), False),                            # before the fault: not its doing
+    (failure(6.0, host="host2"), False),              # another host
+    (failure(6.0, path="/r/site.yml:30"), False),     # a rescue may still catch it
+    (failure(6.0, path="/r/site.yml:30", unreachable=True), True),  # no rescue catches an unreachable host
+    (failure(None), False),                           # no time: cannot tell
+])
+def test_a_probe_stops_early_only_at_a_failure_the_fault_caused(seen, stops):
+    assert stops_probe(seen, [KILL], RESCUABLE) is stops
+
+
+def test_a_probe_never_stops_when_the_fault_has_not_applied():
+    missed = FaultRecord("kill_job", False, None, None, None, "its moment never came")
+    assert not stops_probe(failure(6.0), [], RESCUABLE)
+    assert not stops_probe(failure(6.0), [missed], RESCUABLE)
+
+
+def test_verdict_surfaced_when_the_play_failed_after_the_fault_on_its_host():
+    verdict, why = judge(played(2, [failure(6.0, jid="j5.1")]), RESCUABLE)
+    assert verdict == "surfaced" and '"wait for job" (/r/site.yml:12) failed on host1' in why
+
+
+def test_verdict_swallowed_when_the_play_passed():
+    assert judge(played(0, [], failed_hosts=()))[0] == "swallowed"
+
+
+def test_verdict_not_proven_when_the_play_failed_before_the_fault():
+    """The false "surfaced" this guards against: an earlier failure ends the play, the kill proves nothing."""
+    verdict, why = judge(played(2, [failure(3.0, task="keep-alive task")]), RESCUABLE)
+    assert verdict == "not-proven"
+    assert "not because of the fault on host1" in why and '"keep-alive task"' in why
+
+
+def test_verdict_not_proven_when_only_another_host_failed():
+    result = played(2, [failure(6.0, host="host2")], failed_hosts=("host2",))
+    assert judge(result, RESCUABLE)[0] == "not-proven"
+
+
+def test_verdict_not_proven_when_the_fault_never_applied():
+    missed = FaultRecord("kill_job", False, None, None, None, 'its moment job_launched("x") never came on any host')
+    verdict, why = judge(played(2, [failure(3.0)], faults=[missed]), RESCUABLE)
+    assert verdict == "not-proven" and "never applied" in why and "the play had failed first" in why
+
+
+def test_verdict_not_proven_when_the_play_failed_without_a_failed_task_or_hung():
+    assert judge(played(2, [], failed_hosts=()))[0] == "not-proven"
+    assert judge(played(-1, [failure(6.0)], timed_out=True))[0] == "not-proven"
+
+
+def test_verdict_with_a_rescue():
+    rescued = failure(6.0, path="/r/site.yml:30")
+    # the rescue caught the reap's failure, and the play failed for another reason before the fault
+    result = played(2, [failure(3.0, host="host2"), rescued], failed_hosts=("host2",))
+    verdict, why = judge(result, RESCUABLE)
+    assert verdict == "not-proven" and "a rescue caught" in why
+    # the rescue did not save the host (its recap says failed): the fault did fail the play
+    assert judge(played(2, [rescued]), RESCUABLE)[0] == "surfaced"
+    # nothing else failed, yet rc 2: the rescue itself failed the play (end_play in a rescue, up to 2.17)
+    assert judge(played(2, [rescued], failed_hosts=()), RESCUABLE)[0] == "surfaced"
