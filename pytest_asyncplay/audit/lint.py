@@ -14,7 +14,9 @@ Rules decided here (see :data:`FINDING_KINDS` for the kinds):
 - A task is ok iff at least one of its reaps has no finding, and no task-level finding
   (``async-timeout-tight``) applies. Every reap's findings are reported when none is sound.
 - ``reap-conditional``: the reap or anything enclosing it has a ``when:`` other than literal
-  true, or the reap sits in a ``rescue:`` (it runs only when its block failed).
+  true, or the reap sits in a ``rescue:`` (it runs only when its block failed). Conditions the
+  launch has too, and guards that only skip jobs that never started (``<ref>.ansible_job_id is
+  defined``, ``<register> is not skipped``), are fine.
 - ``reap-ignores-errors``: the effective ``ignore_errors`` is true or templated (it may be true).
 - ``reap-cannot-fail``: ``failed_when`` is literally false (or a list holding a literal false) and
   no later ``assert``/``fail`` task mentions the reap's register.
@@ -22,14 +24,23 @@ Rules decided here (see :data:`FINDING_KINDS` for the kinds):
   ``rescue:`` does not re-raise. A rescue re-raises when it holds a ``fail`` task that runs
   unconditionally (no ``when:``, errors not ignored, not inside a nested block with its own
   rescue). ``meta: end_play``/``end_host`` end the play *green*, so they swallow the failure.
-- ``reap-budget-short``: ``until:`` missing (the reap looks once and does not wait) or numeric
-  ``retries`` x ``delay`` (defaults 3 and 5 when ``until`` is set) below a literal ``async``.
+- ``reap-no-until``: the reap has no ``until:``: it looks once, and a job still running passes.
+- ``reap-budget-short`` (advice): numeric ``retries`` x ``delay`` (defaults 3 and 5) below a literal
+  ``async``. Running out of retries fails the reap, so this never hides a failure: it only makes a
+  slow job fail the play early.
+- ``register-overwritten``: a task registers the launch's variable again before any reap reads it.
 - ``loop-partly-reaped``: the launch loops and every reference from the reap picks items
   (``results[0]``, a slice, ``first``/``last``/``select``... filters).
 - ``reap-wrong-job``: no reap references the launch's register, and a later ``async_status``
   references a register that was overwritten since the launch, that belongs to no fire-and-forget
   launch, or whose job was already reaped (a copy-paste duplicate).
-- ``async-timeout-tight``: only with measured ``runtimes``; ``async`` < 1.5 x the runtime.
+- ``async-timeout-tight`` (advice): only with measured ``runtimes``; ``async`` < 1.5 x the runtime.
+- ``not-analysed``: the lint cannot judge the task (a ``poll:`` template it cannot evaluate, or a
+  task file nothing reaches statically whose own tasks do not reap the job); never a pass.
+- ``error``: the playbook (or a file it pulls in) is broken; its tasks get no verdict.
+
+Severities (:data:`SEVERITY`): ``swallows`` (a failed job can leave the play green), ``unknown``
+(no verdict could be established) and ``advice``. Only ``advice`` lets an item pass.
 """
 
 from __future__ import annotations
@@ -41,12 +52,15 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
-from pytest_asyncplay.errors import PlaybookSyntaxError
 
-__all__ = ["FINDING_KINDS", "Finding", "FindingKind", "TaskVerdict", "analyze", "lint"]
+__all__ = ["FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "TaskVerdict", "analyze", "lint"]
 
 FindingKind = Literal[
+    "error",
+    "not-analysed",
     "unreaped",
+    "register-overwritten",
+    "reap-no-until",
     "reap-ignores-errors",
     "reap-cannot-fail",
     "reap-conditional",
@@ -60,7 +74,10 @@ FindingKind = Literal[
 
 #: Every finding kind, in the order findings of one task are reported.
 FINDING_KINDS: tuple[FindingKind, ...] = (
+    "error",
+    "not-analysed",
     "unreaped",
+    "register-overwritten",
     "reap-wrong-job",
     "reap-cleanup-only",
     "reap-ignores-errors",
@@ -68,9 +85,19 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
     "reap-conditional",
     "reap-rescued",
     "loop-partly-reaped",
+    "reap-no-until",
     "reap-budget-short",
     "async-timeout-tight",
 )
+
+Severity = Literal["swallows", "unknown", "advice"]
+#: Advice passes an item (a warning; it fails with ``--asyncplay-strict``); the rest fail it.
+ADVICE_KINDS: frozenset[str] = frozenset({"reap-budget-short", "async-timeout-tight"})
+UNKNOWN_KINDS: frozenset[str] = frozenset({"not-analysed", "error"})
+SEVERITY: dict[str, Severity] = {
+    kind: "advice" if kind in ADVICE_KINDS else "unknown" if kind in UNKNOWN_KINDS else "swallows"
+    for kind in FINDING_KINDS
+}
 
 #: ``async`` must be at least this many times the measured runtime.
 TIGHT_FACTOR = 1.5
@@ -88,33 +115,48 @@ _PARTIAL_FILTER = re.compile(
     r"\|\s*(first|last|random|select|reject|selectattr|rejectattr|batch|slice|min|max)\b(\([^)]*\))?"
 )
 _DEFINED_JOBS = re.compile(r"""selectattr\(\s*['"]ansible_job_id['"]\s*,\s*['"]defined['"]\s*\)""")
+#: A ``when:`` that only skips what never started a job: ``x.ansible_job_id is defined``,
+#: ``x is not skipped``, ``not x.skipped``, ``x.started``.
+_JOB_GUARD = re.compile(
+    r"""(?:not\s+)?\(?\s*(?P<ref>[A-Za-z_][\w.\[\]'"]*?)\s*\)?(?:\.ansible_job_id\s+is\s+defined|\s+is\s+not\s+skipped"""
+    r"""|\.started|\.ansible_job_id\s*!=\s*['"]{2}|\s+is\s+started)\s*""",
+)
+_NOT_SKIPPED = re.compile(r"""not\s+\(?\s*(?P<ref>[A-Za-z_][\w.\[\]'"]*?)\s*\)?\s*(?:\.skipped|is\s+skipped)\s*""")
 _INDEX = "[]"
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem with how a fire-and-forget task is reaped.
+    """One problem with how a fire-and-forget task is reaped (or why it could not be judged).
 
     ``message`` starts with the kind and names the task's and (when there is one) the reap's
-    ``file:line``; ``hint`` says how to fix it.
+    ``file:line``; ``hint`` says how to fix it. A finding of kind ``error`` (a broken playbook)
+    has no ``task``; ``playbook`` names the playbook.
     """
 
     kind: FindingKind
-    task: AsyncTask
+    task: AsyncTask | None
     message: str
     reap_file: Path | None = None
     reap_line: int | None = None
     hint: str = ""
+    playbook: Path | None = None
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def severity(self) -> Severity:
+        """``swallows``, ``unknown`` or ``advice`` (see :data:`SEVERITY`)."""
+        return SEVERITY[self.kind]
 
 
 @dataclass(frozen=True)
 class TaskVerdict:
     """The lint's verdict on one fire-and-forget task.
 
-    ``reap`` is the sound reap (or, when none is sound, the first one found); ``reaps`` all of
+    ``ok`` when no finding fails it (advice may remain in ``findings``). ``reap`` is the sound reap
+    (or, when none is sound, the first one found); ``reaps`` all of
     them. ``reap_budget_seconds`` is how long ``reap`` waits (retries x delay; 0 without
     ``until``; None when templated). ``headroom`` is ``async`` / measured runtime, when known.
     """
@@ -265,6 +307,15 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
+def _job_guard(condition: str, names: set[str]) -> bool:
+    """Whether ``condition`` only skips what never started a job (on one of ``names``)."""
+    text = condition.strip()
+    match = _JOB_GUARD.fullmatch(text) or _NOT_SKIPPED.fullmatch(text)
+    if match is None or (text.startswith("not ") and _JOB_GUARD.fullmatch(text)):
+        return False
+    return re.split(r"[.\[]", match.group("ref"), maxsplit=1)[0] in names
+
+
 def _mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
 
@@ -390,6 +441,18 @@ class _Analysis:
                 return None
         return rescue[0]
 
+    def skipping_conditions(self, launch: AsyncTask, reap: Task) -> list[str]:
+        """The reap's conditions that may skip it while the job ran: not shared with the launch, and not
+        a guard that only skips loop items or launches that never started a job."""
+        guarded = {reap.loop_var, *([launch.register] if launch.register else [])}
+        out = []
+        for condition in reap.when:
+            parts = [p.strip() for p in re.split(r"\s+and\s+", condition) if p.strip()]
+            if condition in launch.when or all(p in launch.when or _job_guard(p, guarded) for p in parts):
+                continue
+            out.append(condition)
+        return out
+
     def checked_later(self, reap: Task) -> bool:
         if reap.register is None:
             return False
@@ -449,11 +512,13 @@ class _Analysis:
                 f"which has failed_when: {_yaml(failed_when)} and no later assert/fail checks {subject}",
                 "Drop failed_when: false, or add a later assert on the reap's register (e.g. that: result.rc == 0).",
             )
-        if reap.when:
+        skipping = self.skipping_conditions(launch, reap)
+        if skipping:
             add(
                 "reap-conditional",
-                f"which may be skipped (when: {' and '.join(reap.when)})",
-                "Make the reap unconditional, or put the same condition on the launch.",
+                f"which may be skipped (when: {' and '.join(skipping)})",
+                "Make the reap unconditional, or put the same condition on the launch "
+                "(a guard such as when: item.ansible_job_id is defined is fine).",
             )
         if any(f.part == "rescue" for f in reap.blocks):
             add(
@@ -479,12 +544,18 @@ class _Analysis:
                 f'Loop the reap over {launch.register}.results with jid: "{{{{ item.ansible_job_id }}}}".',
             )
         budget, how = self.budget(reap)
-        if budget is not None and isinstance(launch.async_timeout, int) and budget < launch.async_timeout:
-            waits = f"which {how}" if budget == 0 else f"which waits at most {budget:g} s ({how})"
+        if budget == 0 and not reap.keywords.get("until"):
+            add(
+                "reap-no-until",
+                f"which {how}: a job still running then passes, and its later failure is never seen",
+                "Add until: <result>.finished with retries and delay, so the reap waits for the job's end.",
+            )
+        elif budget is not None and isinstance(launch.async_timeout, int) and budget < launch.async_timeout:
             add(
                 "reap-budget-short",
-                f"{waits}, for a job allowed {launch.async_timeout} s",
-                f"Set until: <result>.finished with retries x delay >= async ({launch.async_timeout} s).",
+                f"which waits at most {budget:g} s ({how}), for a job allowed {launch.async_timeout} s: a slow "
+                "job fails the play when the retries run out (advice: a failure is never hidden)",
+                f"Set retries x delay >= async ({launch.async_timeout} s) if the job may really take that long.",
             )
         return findings
 
@@ -496,14 +567,24 @@ class _Analysis:
         sound: Task | None = None
         for reap, refs in reaps:
             these = self.reap_findings(launch, reap, refs)
-            if not these:
-                sound = reap
+            if all(f.severity == "advice" for f in these):
+                sound, advice = reap, these
                 break
             findings += these
         if sound is not None:
-            findings = []
-        elif not reaps:
-            findings.append(self.unreaped(launch, idle))
+            findings = advice
+        else:
+            if not reaps:
+                findings.append(self.unreaped(launch, idle))
+            why = launch.not_analysed or (
+                f"no playbook or role reaches {self.where(launch).rsplit(':', 1)[0]} statically (a templated "
+                "include?), and it does not reap the job itself; the reap may be in whatever includes it"
+                if self.pb.kind == "tasks" else "")
+            if why:
+                detail = "; ".join(f.message for f in findings)
+                findings = [Finding("not-analysed", launch, f"not-analysed: {self.label(launch)}: {why}"
+                                    + (f" (read alone: {detail})" if detail else ""),
+                                    hint="Write the value literally, or reap the job where it is launched.")]
         chosen = sound or (reaps[0][0] if reaps else None)
         budget = self.budget(chosen)[0] if chosen is not None else None
         runtime = self.runtimes.get((launch.playbook, launch.name))
@@ -525,7 +606,7 @@ class _Analysis:
         findings.sort(key=lambda f: (order[f.kind], f.reap_line or 0))
         return TaskVerdict(
             task=launch,
-            ok=not findings,
+            ok=all(f.severity == "advice" for f in findings),
             findings=tuple(findings),
             reap=chosen,
             reap_budget_seconds=budget,
@@ -534,8 +615,30 @@ class _Analysis:
             reaps=tuple(r for r, _ in reaps),
         )
 
+    def overwritten(self, launch: AsyncTask) -> tuple[Task, Task] | None:
+        """``(task that registers the launch's variable again, the async_status reading it after)``."""
+        for task in self.tasks[launch.order + 1 :]:
+            if task.register == launch.register:
+                later = [o for o, refs in self.refs.items()
+                         if o > task.order and any(r.register == launch.register for r in refs)]
+                return (task, self.tasks[later[0]]) if later else None
+        return None
+
     def unreaped(self, launch: AsyncTask, idle: Sequence[Task]) -> Finding:
         label = self.label(launch)
+        lost = self.overwritten(launch) if launch.register is not None else None
+        if lost is not None:
+            owner, status = lost
+            return Finding(
+                "register-overwritten",
+                launch,
+                f"register-overwritten: {label} registers {launch.register!r}, but {self.label(owner)} registers "
+                f"it again before {self.label(status)} reads it, so this job's id is lost and its failure unseen",
+                status.file,
+                status.line,
+                hint=f"Give each launch its own register (a skipped task overwrites its register too), and reap "
+                f'this job with jid: "{{{{ {launch.register}.ansible_job_id }}}}" before the next one registers it.',
+            )
         stray = self.stray_reap(launch) if launch.register is not None else None
         if stray is not None:
             status, why = stray
@@ -585,19 +688,19 @@ def lint(
     roles_path: StrPath | Iterable[StrPath] = (),
     runtimes: Optional[Mapping[RuntimeKey, float]] = None,
 ) -> list[Finding]:
-    """Discover the playbooks under ``paths`` and return every finding (empty: all reaped soundly).
+    """Discover what Ansible would play under ``paths`` and return every finding (empty: all sound).
 
-    Raises :class:`PlaybookSyntaxError` when a playbook cannot be read completely, since a partial
-    read could hide an unreaped job; :func:`discover` + :func:`analyze` give partial results.
+    Never raises for a broken playbook: it gives one finding of kind ``error`` (``task`` None,
+    ``playbook`` set, the problem and its hint in ``message``/``hint``) and no verdict on its tasks,
+    since a partial read could hide a reap; every other playbook is analysed as usual. Findings of
+    severity ``advice`` are included: filter on :attr:`Finding.severity` for what fails an item.
     """
     playbooks = discover(paths, roles_path)
-    broken = [pb for pb in playbooks if pb.error is not None]
-    if len(broken) == 1 and broken[0].error is not None:
-        raise broken[0].error
-    if broken:
-        lines = "\n".join(f"  - {pb.error.message}" for pb in broken if pb.error is not None)
-        raise PlaybookSyntaxError(
-            f"{len(broken)} playbooks cannot be read:\n{lines}",
-            hint="Fix each playbook listed above; `ansible-playbook --syntax-check` helps.",
-        )
-    return [f for v in analyze(playbooks, runtimes) for f in v.findings]
+    findings: list[Finding] = []
+    for playbook in playbooks:
+        if playbook.error is not None:
+            findings.append(Finding("error", None, f"error: {playbook.error.message}", hint=playbook.error.hint,
+                                    playbook=playbook.path))
+        else:
+            findings += [f for v in analyze([playbook], runtimes) for f in v.findings]
+    return findings

@@ -197,7 +197,7 @@ class ReapAuditor:
             return Probe(task, kind, "not-proven",
                          f'not proven: "{task.node_name}" ({where}) launched no job in the clean run '
                          "(skipped by a when:, a tag or an earlier failure?), so no fault could be injected")
-        runs, hosts = [], ""
+        runs, hosts, first = [], "", ""
         for index in items:
             item = None if index < 0 else index
             fault = fault_for(kind, task, item, occurrence)
@@ -209,6 +209,7 @@ class ReapAuditor:
             label = f" (loop item {item})" if item is not None else ""
             verdict, why = judge(result, rescuable)
             hosts = ", ".join(sorted({r.host or "?" for r in result.faults if r.applied}))
+            first = first or why
             if verdict == "not-proven":
                 return Probe(task, kind, verdict, f'not proven: "{task.node_name}"{label} ({where}): {why}', runs)
             if verdict == "swallowed":
@@ -220,7 +221,7 @@ class ReapAuditor:
                              f"and {why}; the job file said {job_file}", runs)
         loops = f" in each of {len(runs)} loop runs" if len(runs) > 1 else ""
         message = (f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} '
-                   f"and the play failed{loops}")
+                   f"and the play failed{loops}; first run: {first}")
         return Probe(task, kind, "surfaced", message, runs)
 
     def _where(self, task: AsyncTask) -> str:

@@ -297,19 +297,20 @@ def test_is_playbook_on_a_missing_file(tmp_path: Path) -> None:
 # Walking the file system
 
 
-def test_walk_skips_hidden_roles_and_vars_dirs(tmp_path: Path) -> None:
+def test_walk_skips_hidden_and_vars_dirs_but_finds_role_tests(tmp_path: Path) -> None:
     play = "- hosts: all\n  tasks: []\n"
     for name in ("site.yml", ".hidden/p.yml", "roles/r/tests/test.yml", "group_vars/all.yml", "host_vars/h.yml"):
         write(tmp_path, name, play)
     write(tmp_path, "sub/deeper/other.yaml", play)
     write(tmp_path, "notes.txt", play)
-    assert [pb.path for pb in discover(tmp_path)] == [tmp_path / "site.yml", tmp_path / "sub/deeper/other.yaml"]
+    assert [pb.path for pb in discover(tmp_path)] == [
+        tmp_path / "roles/r/tests/test.yml", tmp_path / "site.yml", tmp_path / "sub/deeper/other.yaml"]
 
 
 def test_is_playbook_candidate_matches_the_walk() -> None:
     every_yaml = sorted(CORPUS.rglob("*.yml"))
     candidates = [p for p in every_yaml if is_playbook_candidate(p, CORPUS)]
-    assert candidates == sorted(pb.path for pb in discover(CORPUS))
+    assert candidates == sorted(pb.path for pb in discover(CORPUS) if pb.kind == "playbook")
     assert is_playbook_candidate(CORPUS / "broken_yaml.yml")
     assert not is_playbook_candidate(CORPUS / "roles/launcher/tasks/main.yml")
     assert not is_playbook_candidate(CORPUS / "README.md")
@@ -317,9 +318,9 @@ def test_is_playbook_candidate_matches_the_walk() -> None:
 
 
 def test_is_playbook_candidate_skips_dirs_below_root_only(tmp_path: Path) -> None:
-    nested = write(tmp_path, "roles/r/tests/test.yml", "- hosts: all\n")
+    nested = write(tmp_path, "group_vars/r/tests/test.yml", "- hosts: all\n")
     assert not is_playbook_candidate(nested, tmp_path)
-    assert is_playbook_candidate(nested, tmp_path / "roles/r/tests")
+    assert is_playbook_candidate(nested, tmp_path / "group_vars/r/tests")
     assert is_playbook_candidate(nested)
 
 
@@ -462,7 +463,7 @@ def test_templated_names_become_notes(tmp_path: Path) -> None:
     assert len(pb.notes) == 3
     assert pb.notes[0].startswith(f"{site}:1: import_playbook")
     assert "role '{{ role_name }}' is templated" in pb.notes[1]
-    assert "collection role 'community.general.thing' is not followed" in pb.notes[2]
+    assert "collection role 'community.general.thing' is not installed here" in pb.notes[2]
 
 
 def test_ansible_tags_and_merge_keys_load(tmp_path: Path) -> None:
