@@ -7,6 +7,7 @@ asks for a fixture.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,8 +17,7 @@ from typing import Any, Optional, Union
 
 import pytest
 
-from .audit.discover import discover, is_playbook_candidate
-from .audit.items import AUDITOR_KEY, RECORD_KEY, PlaybookFile
+from .audit.items import AUDIT_KEY, AUDITOR_KEY, RECORD_KEY, AuditDirectory, AuditSession, audit_roots, guard_conftests
 from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
@@ -132,11 +132,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"base image the target image is built FROM (default: ini asyncplay_base or {DEFAULT_BASE}).")
     parser.addini("asyncplay_base", f"base image the target image is built FROM (default {DEFAULT_BASE}).",
                   default=DEFAULT_BASE)
-    group.addoption("--asyncplay-reap-audit", nargs="+", metavar="PATH", default=None,
-                    help="collect one item per fire-and-forget task of the playbooks under PATH: it kills the "
-                         "job and passes only if the play fails.")
-    group.addoption("--asyncplay-lint", nargs="+", metavar="PATH", default=None,
-                    help="collect one static [lint] item per fire-and-forget task under PATH (no containers).")
+    group.addoption("--asyncplay-reap-audit", action="store_true", default=False,
+                    help="collect one item per fire-and-forget task of the playbooks and roles under the given "
+                         "paths (default: the current folder): it kills the job and passes only if the play fails.")
+    group.addoption("--asyncplay-lint", action="store_true", default=False,
+                    help="collect one static [lint] item per fire-and-forget task under the given paths "
+                         "(default: the current folder); no containers.")
+    group.addoption("--asyncplay-strict", action="store_true", default=False,
+                    help="advice findings (reap-budget-short, async-timeout-tight) fail their items too.")
+    group.addoption("--asyncplay-roles-path", default=None, metavar="PATHS",
+                    help="extra folders holding roles (':'-separated), searched before the ansible.cfg's "
+                         "roles_path (default: ini asyncplay_roles_path).")
+    parser.addini("asyncplay_roles_path", "extra folders holding roles for the audit and the lint", type="paths",
+                  default=[])
     group.addoption("--asyncplay-faults", default="killed", metavar="KINDS", type=_fault_kinds,
                     help=f"audit fault kinds, comma-separated from {','.join(FAULT_KINDS)} (default: killed).")
     group.addoption("--asyncplay-hosts", default=1, type=_host_count, metavar="N",
@@ -166,25 +174,38 @@ def _host_count(text: str) -> int:
     return count
 
 
-def _audit_paths(config: pytest.Config) -> list[Path]:
-    paths = [*(config.getoption("asyncplay_reap_audit") or []), *(config.getoption("asyncplay_lint") or [])]
-    return [Path(p).resolve() for p in paths]
+def audit_mode(config: pytest.Config) -> bool:
+    """Whether ``--asyncplay-lint`` or ``--asyncplay-reap-audit`` was given."""
+    return bool(config.getoption("asyncplay_lint") or config.getoption("asyncplay_reap_audit"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """In audit mode, never import a ``conftest.py`` under the audited paths: it belongs to the repo's own
+    Python tests (which may exit or fail on import), not to the audit."""
+    if not any(a in ("--asyncplay-lint", "--asyncplay-reap-audit") for a in args):
+        return
+    named = getattr(early_config.known_args_namespace, "file_or_dir", None) or []
+    guard_conftests(early_config.pluginmanager, audit_roots(named, Path.cwd()))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker; with an audit or lint option, add its paths to what pytest collects."""
+    """Register the marker; in audit mode, audit the positional paths (default: the current folder)."""
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[RECORDS_KEY] = {}
-    paths = _audit_paths(config)
-    if not paths:
+    if not audit_mode(config):
         return
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise pytest.UsageError(f"asyncplay: audit/lint path(s) {', '.join(map(str, missing))} do not exist; "
-                                "give folders or files of playbooks.")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args[:] = []  # only the audit, not the ini testpaths
-    config.args += [str(p) for p in paths if str(p) not in config.args]
+        config.args[:] = [str(config.invocation_params.dir)]  # the repo at hand, not the ini's testpaths
+    missing = [a for a in config.args if "::" not in a and not Path(a).exists()]
+    if missing:
+        raise pytest.UsageError(f"asyncplay: audit/lint path(s) {', '.join(missing)} do not exist; "
+                                "give folders or files of playbooks.")
+    option = config.getoption("asyncplay_roles_path")
+    roles_path = ([Path(p).resolve() for p in option.split(os.pathsep) if p] if option
+                  else [Path(p) for p in config.getini("asyncplay_roles_path")])
+    config.stash[AUDIT_KEY] = AuditSession(audit_roots(config.args, config.invocation_params.dir), roles_path,
+                                           strict=bool(config.getoption("asyncplay_strict")))
     if config.getoption("asyncplay_reap_audit"):
         config.stash[AUDITOR_KEY] = ReapAuditor(lambda: _audit_runner(config), Path(config.rootpath))
 
@@ -205,28 +226,29 @@ def _audit_runner(config: pytest.Config) -> PlaybookRunner:
                           workdir=tempfile.mkdtemp(prefix="audit-", dir=pool.workdir))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
+    """An audited folder is collected by the audit alone: its playbooks and roles, never its Python."""
+    session = parent.config.stash.get(AUDIT_KEY, None)
+    if session is None or session.root_of(path) is None:
+        return None
+    return AuditDirectory.from_parent(parent, path=path)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[pytest.Collector]:
-    """Playbooks under an audit or lint path become ``PlaybookFile`` collectors."""
-    config = parent.config
-    if file_path.suffix not in (".yml", ".yaml"):
+    """A playbook or task file named on the command line in audit mode."""
+    session = parent.config.stash.get(AUDIT_KEY, None)
+    if session is None or file_path.suffix not in (".yml", ".yaml") or session.root_of(file_path) is None:
         return None
-    audit = [Path(p).resolve() for p in config.getoption("asyncplay_reap_audit") or []]
-    lint = [Path(p).resolve() for p in config.getoption("asyncplay_lint") or []]
-    resolved = file_path.resolve()
+    return session.file_collector(parent, file_path)
 
-    def root_of(roots: list[Path]) -> Optional[Path]:
-        return next((r for r in roots if resolved == r or r in resolved.parents), None)
 
-    audit_root, lint_root = root_of(audit), root_of(lint)
-    root = audit_root or lint_root
-    in_audit, in_lint = audit_root is not None, lint_root is not None
-    if root is None or not is_playbook_candidate(resolved, root=root if root.is_dir() else root.parent):
-        return None  # task files, role files, vars: not playbooks
-    found = [pb for pb in discover([resolved]) if pb.path == resolved]
-    if not found:
-        return None
-    kinds = config.getoption("asyncplay_faults") if in_audit else ()
-    return PlaybookFile.from_playbook(parent, found[0], kinds, lint=in_lint)
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """In audit mode, the repo's own Python files under the audited paths are not collected."""
+    session = config.stash.get(AUDIT_KEY, None)
+    if session is not None and collection_path.suffix == ".py" and session.root_of(collection_path) is not None:
+        return True
+    return None
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -247,6 +269,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Print the audit's verdict table; write ``--asyncplay-report`` files."""
+    session = config.stash.get(AUDIT_KEY, None)
+    notes = session.notes() if session is not None else []
+    if notes:
+        terminalreporter.write_sep("=", f"asyncplay notes: {len(notes)} thing(s) the audit could not follow")
+        for note in notes:
+            terminalreporter.write_line(note)
     rows = merge(r for records in config.stash[RECORDS_KEY].values() for r in records)
     if not rows:
         return
@@ -255,7 +283,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line)
     report = config.getoption("asyncplay_report")
     if report:
-        json_path, md_path = write_reports(rows, Path(report))
+        json_path, md_path = write_reports(rows, Path(report), notes)
         terminalreporter.write_line(f"reports: {json_path} {md_path}")
 
 

@@ -1,5 +1,7 @@
 """pytest collectors and items for ``--asyncplay-reap-audit`` and ``--asyncplay-lint``.
 
+The audited paths are collected by the audit alone (``AuditDirectory``): their playbooks, the
+roles and task files no playbook reaches, and never the repo's own Python tests or conftest files.
 One ``PlaybookFile`` per playbook; under it one item per fire-and-forget task and kind:
 ``<playbook>::<task name>[killed]`` (also ``[vanished]``, ``[slow]``) and ``<playbook>::<task name>[lint]``.
 """
@@ -7,18 +9,115 @@ One ``PlaybookFile`` per playbook; under it one item per fire-and-forget task an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import types
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import pytest
 
 from ..errors import AsyncplayError
-from .discover import AsyncTask, Playbook
+from .discover import AsyncTask, Playbook, discover
 from .lint import TaskVerdict, analyze
 from .reap import Probe, ReapAuditor
 
 RECORD_KEY = "asyncplay"
+
+
+class AsyncplayAdvice(UserWarning):
+    """Advice from the lint (``reap-budget-short``, ``async-timeout-tight``): the item passes; it fails
+    with ``--asyncplay-strict``."""
+
+
+def audit_roots(args: Iterable[str], invocation_dir: Path) -> list[Path]:
+    """The audited paths: the positional folders and YAML files (not Python files or node ids)."""
+    roots = []
+    for arg in args:
+        if "::" in arg:
+            continue
+        path = (invocation_dir / arg).resolve()
+        if path.is_dir() or path.suffix in (".yml", ".yaml"):
+            roots.append(path)
+    return roots or [invocation_dir.resolve()]
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def guard_conftests(pluginmanager: pytest.PytestPluginManager, roots: Sequence[Path]) -> None:
+    """Make pytest skip every ``conftest.py`` under ``roots`` (they belong to the repo's own tests)."""
+    original = getattr(pluginmanager, "_importconftest", None)
+    if original is None:  # a pytest without the hook point: nothing to guard
+        return
+
+    def guarded(conftestpath: Path, *args: Any, **kwargs: Any) -> types.ModuleType:
+        if any(_under(Path(conftestpath).resolve(), root) for root in roots):
+            module = types.ModuleType(f"asyncplay_skipped_conftest_{abs(hash(str(conftestpath)))}")
+            module.__file__ = str(conftestpath)
+            return module
+        return original(conftestpath, *args, **kwargs)  # type: ignore[no-any-return]
+
+    pluginmanager._importconftest = guarded  # type: ignore[method-assign]
+
+
+class AuditSession:
+    """The audit's state for one pytest session: the audited roots, discovery (once per root) and the
+    playbooks already collected (a playbook reached through a symlink is one item)."""
+
+    def __init__(self, roots: Sequence[Path], roles_path: Sequence[Path], strict: bool) -> None:
+        self.roots = list(roots)
+        self.roles_path = list(roles_path)
+        self.strict = strict
+        self._found: dict[Path, list[Playbook]] = {}
+        self._collected: set[Path] = set()
+
+    def root_of(self, path: Path) -> Optional[Path]:
+        """The audited root ``path`` lies in, if any."""
+        resolved = Path(path).resolve()
+        return next((r for r in self.roots if _under(resolved, r)), None)
+
+    def playbooks(self, root: Path) -> list[Playbook]:
+        """Everything discovery finds under ``root`` (computed once)."""
+        if root not in self._found:
+            self._found[root] = discover([root], self.roles_path)
+        return self._found[root]
+
+    def notes(self) -> list[str]:
+        """Every note discovery left under the roots (what it could not follow), once each."""
+        return list(dict.fromkeys(n for root in self.roots for pb in self.playbooks(root) for n in pb.notes))
+
+    def take(self, playbook: Playbook) -> bool:
+        """True the first time a playbook (by its real path) is collected."""
+        key = playbook.path.resolve()
+        if key in self._collected:
+            return False
+        self._collected.add(key)
+        return True
+
+    def collectors(self, parent: pytest.Collector, folder: Path) -> Iterator[PlaybookFile]:
+        """A ``PlaybookFile`` for each playbook, role and task file found under ``folder``."""
+        root = self.root_of(folder)
+        assert root is not None
+        config = parent.config
+        kinds = config.getoption("asyncplay_faults") if config.getoption("asyncplay_reap_audit") else ()
+        lint = bool(config.getoption("asyncplay_lint"))
+        for playbook in self.playbooks(root):
+            if _under(playbook.path.resolve(), folder.resolve()) and self.take(playbook):
+                yield PlaybookFile.from_playbook(parent, playbook, kinds, lint=lint)
+
+    def file_collector(self, parent: pytest.Collector, path: Path) -> Optional[PlaybookFile]:
+        """The collector of a YAML file named on the command line (None when it holds nothing to audit)."""
+        return next(iter(self.collectors(parent, path)), None)
+
+
+class AuditDirectory(pytest.Directory):
+    """An audited folder: yields the audit's collectors directly, so pytest never walks it for Python."""
+
+    def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
+        session: AuditSession = self.config.stash[AUDIT_KEY]
+        yield from session.collectors(self, self.path)
 
 
 class AuditFailure(Exception):
@@ -108,16 +207,21 @@ class LintItem(_AuditItem):
     def runtest(self) -> None:
         error = self.parent.playbook.error if isinstance(self.parent, PlaybookFile) else None
         if error is not None:
-            self.record("lint", "error", str(error), self.verdict)
+            self.record("lint", "error", str(error), self.verdict, severity="unknown")
             raise NoVerdict(str(error))
         verdict = self.verdict
         if verdict is None:
             raise NoVerdict(f"no lint verdict for {self.task.node_name}")
+        strict = bool(self.config.getoption("asyncplay_strict"))
         findings = [f"{f.message}" + (f"\n    hint: {f.hint}" if f.hint else "") for f in verdict.findings]
+        severities = {f.severity for f in verdict.findings}
+        severity = next((s for s in ("swallows", "unknown", "advice") if s in severities), "ok")
         kinds = ",".join(f.kind for f in verdict.findings) or "ok"
-        self.record("lint", "ok" if verdict.ok else kinds, "\n".join(findings) or "ok", verdict)
-        if not verdict.ok:
+        self.record("lint", kinds, "\n".join(findings) or "ok", verdict, severity=severity)
+        if not verdict.ok or (strict and findings):
             raise AuditFailure("\n".join(findings))
+        for finding in findings:
+            warnings.warn(AsyncplayAdvice(finding), stacklevel=1)
 
 
 class ReapAuditItem(_AuditItem):
@@ -129,10 +233,18 @@ class ReapAuditItem(_AuditItem):
         self.probe: Optional[Probe] = None
 
     def setup(self) -> None:
-        error = self.parent.playbook.error if isinstance(self.parent, PlaybookFile) else None
+        playbook = self.parent.playbook if isinstance(self.parent, PlaybookFile) else None
+        error = playbook.error if playbook is not None else None
         if error is not None:
             self.record(self.kind, "error", str(error), self.verdict)
             raise NoVerdict(f"no verdict: the playbook cannot be read:\n{error}")
+        if playbook is not None and playbook.kind != "playbook":
+            what = "a role" if playbook.kind == "role" else "a task file"
+            message = (f"not audited: {self.playbook_name()} is {what} no playbook reaches, so there is no play "
+                       "to run it in; the [lint] item judges it statically. Add a playbook that plays it "
+                       "(e.g. the role's tests/test.yml or molecule converge.yml) to audit it on real hosts.")
+            self.record(self.kind, "not-proven", message, self.verdict)
+            raise NoVerdict(message)
         auditor: ReapAuditor = self.config.stash[AUDITOR_KEY]
         try:
             base = auditor.baseline(self.task.playbook)
@@ -182,3 +294,4 @@ class BrokenPlaybookItem(pytest.Item):
 
 
 AUDITOR_KEY = pytest.StashKey[ReapAuditor]()
+AUDIT_KEY = pytest.StashKey[AuditSession]()

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .lint import SEVERITY
+
 DYNAMIC_KINDS = ("killed", "vanished", "slow")
 PASSING = {"surfaced", "ok"}
 
@@ -30,22 +32,35 @@ class AuditRow:
     reap_budget: Optional[float] = None
     headroom: Optional[float] = None
     messages: list[str] = field(default_factory=list)
+    severity: Optional[str] = None
+
+    @property
+    def lint_passed(self) -> Optional[bool]:
+        """Whether the lint's verdict passes (advice does); None without a lint verdict."""
+        if self.lint is None:
+            return None
+        return self.lint == "ok" or self.severity == "advice"
 
     @property
     def disagreement(self) -> bool:
         """Lint and the dynamic audit disagree on whether a failure of this job fails the play."""
-        if self.lint is None or self.lint == "error" or "killed" not in self.dynamic:
+        if self.lint is None or self.severity == "unknown" or "killed" not in self.dynamic:
             return False
         dynamic = self.dynamic["killed"]
         if dynamic not in ("surfaced", "swallowed"):
             return False
-        return (self.lint == "ok") != (dynamic == "surfaced")
+        return bool(self.lint_passed) != (dynamic == "surfaced")
 
     @property
     def passed(self) -> bool:
-        """Every verdict of the row passes."""
-        verdicts = list(self.dynamic.values()) + ([self.lint] if self.lint is not None else [])
-        return all(v in PASSING for v in verdicts)
+        """Every verdict of the row passes (lint advice passes)."""
+        return all(v in PASSING for v in self.dynamic.values()) and self.lint_passed is not False
+
+
+def severity_of(kinds: str) -> str:
+    """The worst severity among comma-separated finding kinds: swallows, unknown, advice, or ok."""
+    found = {SEVERITY.get(k, "unknown") for k in kinds.split(",") if k and k != "ok"}
+    return next((s for s in ("swallows", "unknown", "advice") if s in found), "ok")
 
 
 def merge(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
@@ -59,10 +74,12 @@ def merge(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
         kind = str(record["kind"])
         if kind == "lint":
             row.lint = str(record["verdict"])
+            row.severity = str(record.get("severity") or severity_of(row.lint))
         else:
             row.dynamic[kind] = str(record["verdict"])
             if row.lint is None and record.get("lint_verdict"):
                 row.lint = str(record["lint_verdict"])
+                row.severity = severity_of(row.lint)
         for name in ("runtime", "reap_budget", "headroom"):
             if record.get(name) is not None:
                 setattr(row, name, float(record[name]))
@@ -116,7 +133,8 @@ def tally(rows: Sequence[AuditRow]) -> str:
         for verdict in row.dynamic.values():
             counts[verdict] = counts.get(verdict, 0) + 1
         if row.lint is not None:
-            key = "lint ok" if row.lint == "ok" else ("lint error" if row.lint == "error" else "lint findings")
+            key = {"ok": "lint ok", "advice": "lint advice", "unknown": "lint not analysed"}.get(
+                row.severity or "", "lint findings")
             counts[key] = counts.get(key, 0) + 1
     parts = [f"{n} {k}" for k, n in sorted(counts.items())]
     disagreements = sum(r.disagreement for r in rows)
@@ -125,13 +143,13 @@ def tally(rows: Sequence[AuditRow]) -> str:
     return f"{len(rows)} fire-and-forget task(s): " + ", ".join(parts)
 
 
-def to_json(rows: Sequence[AuditRow]) -> str:
-    """The rows as a JSON document (stable keys, for CI tooling)."""
+def to_json(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
+    """The rows as a JSON document (stable keys, for CI tooling), with discovery's notes."""
     return json.dumps({"rows": [dict(asdict(r), passed=r.passed, disagreement=r.disagreement) for r in rows],
-                       "summary": tally(rows)}, indent=2, sort_keys=True)
+                       "summary": tally(rows), "notes": list(notes)}, indent=2, sort_keys=True)
 
 
-def to_markdown(rows: Sequence[AuditRow]) -> str:
+def to_markdown(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
     """The rows as a Markdown table (for a CI step summary)."""
     header, cells = columns(rows)
     def esc(text: str) -> str:
@@ -143,14 +161,16 @@ def to_markdown(rows: Sequence[AuditRow]) -> str:
     details = [m for r in rows for m in r.messages if not m.startswith(("surfaced", "ok"))]
     if details:
         out += ["", "### Findings", ""] + [f"- {esc(m)}" for m in details]
+    if notes:
+        out += ["", "### Not followed", ""] + [f"- {esc(n)}" for n in notes]
     return "\n".join(out) + "\n"
 
 
-def write_reports(rows: Sequence[AuditRow], base: Path) -> tuple[Path, Path]:
-    """Write ``base.json`` and ``base.md``; return both paths."""
+def write_reports(rows: Sequence[AuditRow], base: Path, notes: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Write ``base.json`` and ``base.md`` (with discovery's notes); return both paths."""
     base.parent.mkdir(parents=True, exist_ok=True)
     json_path = base.with_name(base.name + ".json")
     md_path = base.with_name(base.name + ".md")
-    json_path.write_text(to_json(rows) + "\n")
-    md_path.write_text(to_markdown(rows))
+    json_path.write_text(to_json(rows, notes) + "\n")
+    md_path.write_text(to_markdown(rows, notes))
     return json_path, md_path
