@@ -219,9 +219,8 @@ class ReapAuditor:
                 return Probe(task, kind, "swallowed",
                              f'swallowed: the job of "{task.node_name}"{label} ({where}) {VERBS[kind]} on {hosts} '
                              f"and {why}; the job file said {job_file}", runs)
-        loops = f" in each of {len(runs)} loop runs" if len(runs) > 1 else ""
-        message = (f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} '
-                   f"and the play failed{loops}; first run: {first}")
+        loops = f"; the play failed in each of {len(runs)} loop runs" if len(runs) > 1 else ""
+        message = f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} and {first}{loops}'
         return Probe(task, kind, "surfaced", message, runs)
 
     def _where(self, task: AsyncTask) -> str:
