@@ -186,12 +186,13 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
             if _candidate(path, cache):
                 found.setdefault(path.resolve(), path)
     playbooks = [Walker(path, extra_roles, cache).run() for path in found.values()]
-    reached: set[Path] = set().union(*(pb.reached for pb in playbooks))
+    # a broken playbook does not count as reaching its roles: they are still analysed on their own
+    reached: set[Path] = set().union(*(pb.reached for pb in playbooks if pb.error is None))
     for resolved, path in files.items():  # roles no playbook reaches
         if path.stem == "main" and path.parent.name == "tasks" and resolved not in found:
             role = path.parent.parent
             if role.resolve() not in reached and resolved not in reached:
-                walked = Walker(path, extra_roles, cache, play={"hosts": "all", "roles": [str(role)]},
+                walked = Walker(path, extra_roles, cache, play={"hosts": "all", "roles": [str(role.resolve())]},
                                 kind="role", role_dir=role).run()
                 playbooks.append(walked)
                 reached |= walked.reached
@@ -201,9 +202,9 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
         owner = _role_of_tasks_file(path)
         if owner is not None:
             tasks_from = os.path.splitext(os.path.relpath(path, owner / "tasks"))[0]
-            entry: dict[str, Any] = {"include_role": {"name": str(owner), "tasks_from": tasks_from}}
+            entry: dict[str, Any] = {"include_role": {"name": str(owner.resolve()), "tasks_from": tasks_from}}
         else:
-            entry = {"import_tasks": str(path)}
+            entry = {"import_tasks": str(path.resolve())}
         walked = Walker(path, extra_roles, cache, play={"hosts": "all", "tasks": [entry]}, kind="tasks",
                         role_dir=owner).run()
         playbooks.append(walked)

@@ -52,6 +52,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
+from pytest_asyncplay.audit.taskargs import possible_values, short_action
+from pytest_asyncplay.audit.walker import MISSING_ROLE
 
 __all__ = ["FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "TaskVerdict", "analyze", "lint"]
 
@@ -121,6 +123,18 @@ _JOB_GUARD = re.compile(
     r"""(?:not\s+)?\(?\s*(?P<ref>[A-Za-z_][\w.\[\]'"]*?)\s*\)?(?:\.ansible_job_id\s+is\s+defined|\s+is\s+not\s+skipped"""
     r"""|\.started|\.ansible_job_id\s*!=\s*['"]{2}|\s+is\s+started)\s*""",
 )
+#: True in every real run (the lint judges real runs, not ``--check``).
+_REAL_RUN = re.compile(r"\(?\s*(?:not\s+ansible_check_mode(?:\s*\|\s*bool)?|ansible_check_mode\s*(?:==|is)\s*"
+                       r"(?:false|False|sameas\s+false))\s*\)?")
+#: Modules whose behaviour the lint knows (ansible.builtin, by short name): not a hidden check.
+_BUILTIN_ACTIONS = frozenset({
+    "assert", "async_status", "command", "copy", "debug", "fail", "file", "include_tasks", "import_tasks",
+    "lineinfile", "meta", "set_fact", "shell", "slurp", "stat", "template", "uri", "wait_for",
+})
+#: Modules whose action plugin waits for its own async job inside the task: no reap is needed.
+SELF_REAPING = {
+    "iptables_state": "its action plugin polls the job itself (the module's rollback protocol)",
+}
 _NOT_SKIPPED = re.compile(r"""not\s+\(?\s*(?P<ref>[A-Za-z_][\w.\[\]'"]*?)\s*\)?\s*(?:\.skipped|is\s+skipped)\s*""")
 _INDEX = "[]"
 
@@ -192,9 +206,15 @@ def _segments(tail: str) -> list[str]:
     return out
 
 
-def _paths(text: str) -> list[tuple[str, list[str], int]]:
-    """Every ``name.attr[index]...`` path in a Jinja text: (head, segments, end offset)."""
-    return [(m.group(1), _segments(m.group(2)), m.end()) for m in _PATH.finditer(text)]
+def _paths(text: str) -> list[tuple[str, list[str], str]]:
+    """Every ``name.attr[index]...`` path in a Jinja text: (head, segments, the tail as written)."""
+    return [(m.group(1), _segments(m.group(2)), m.group(2)) for m in _PATH.finditer(text)]
+
+
+def _inner(text: str) -> str:
+    """The expression of a ``{{ ... }}`` text (the text itself otherwise)."""
+    match = re.fullmatch(r"\s*\{\{-?\s*(.*?)\s*-?\}\}\s*", text, re.S)
+    return match.group(1) if match else text
 
 
 def _partial_filters(text: str) -> bool:
@@ -206,46 +226,75 @@ def _partial_filters(text: str) -> bool:
 
 
 class _RefReader:
-    """Turns a reap's ``jid`` (and its loop) into the registers it takes job ids from."""
+    """Turns a reap's ``jid`` (and the loops it runs in) into the registers it takes job ids from.
 
-    def __init__(self, facts: Mapping[str, str]) -> None:
+    ``facts`` maps a ``set_fact`` name to every definition of it; ``loops`` a loop variable to its loop.
+    """
+
+    def __init__(self, facts: Mapping[str, Sequence[str]], loops: Mapping[str, Any]) -> None:
         self.facts = facts
+        self.loops = loops
 
-    def refs(self, text: str, loop_var: str | None, loop_expr: Any, depth: int = 0) -> list[_JobRef]:
+    @staticmethod
+    def alias(definition: str, tail: str) -> str | None:
+        """``tail`` applied to a ``set_fact`` alias (``job`` defined as ``{{ launch_result }}``)."""
+        inner = _inner(definition).strip()
+        return f"{{{{ {inner}{tail} }}}}" if _PATH.fullmatch(inner) else None
+
+    def refs(self, text: str, depth: int = 0) -> list[_JobRef]:
         refs: list[_JobRef] = []
         if depth > 4:
             return refs
-        for head, segs, _ in _paths(text):
-            if loop_var is not None and head == loop_var and loop_expr is not None:
-                refs += self.loop_refs(loop_expr, depth + 1)
+        for head, segs, tail in _paths(text):
+            if head in self.loops and self.loops[head] is not None:
+                refs += self.loop_refs(self.loops[head], depth + 1)
+            elif head in self.facts:
+                for definition in self.facts[head]:
+                    refs += self.refs(self.alias(definition, tail) or definition, depth + 1)
             elif segs[:1] == ["ansible_job_id"]:
                 refs.append(_JobRef(head, False, text))
             elif segs[:1] == ["results"] and "ansible_job_id" in segs:
                 refs.append(_JobRef(head, _INDEX in segs, text))
-            elif head in self.facts:
-                refs += self.refs(self.facts[head], None, None, depth + 1)
         return refs
 
     def loop_refs(self, loop_expr: Any, depth: int) -> list[_JobRef]:
-        if isinstance(loop_expr, list):
-            refs: list[_JobRef] = []
+        refs: list[_JobRef] = []
+        if depth > 4:
+            return refs
+        if isinstance(loop_expr, list):  # with_items flattens one level: each element may be a list of jobs
             for element in loop_expr:
-                refs += self.refs(str(element), None, None, depth)
+                refs += self.loop_refs(element, depth + 1)
             return refs
         text = str(loop_expr)
-        refs = []
         partial_text = _partial_filters(text)
-        for head, segs, _ in _paths(text):
-            if segs[:1] == ["results"]:
+        for head, segs, tail in _paths(text):
+            if head in self.facts:
+                for definition in self.facts[head]:
+                    refs += [
+                        _JobRef(r.register, r.partial or partial_text, r.text)
+                        for r in self.loop_refs(self.alias(definition, tail) or definition, depth + 1)
+                    ]
+            elif segs[:1] == ["results"]:
                 refs.append(_JobRef(head, partial_text or _INDEX in segs[1:2], text))
             elif segs[:1] == ["ansible_job_id"]:
                 refs.append(_JobRef(head, False, text))
-            elif head in self.facts:
-                refs += [
-                    _JobRef(r.register, r.partial or partial_text, r.text)
-                    for r in self.loop_refs(self.facts[head], depth + 1)
-                ]
         return refs
+
+
+def _fact_values(task: Task) -> list[tuple[str, str]]:
+    """``(name, value)`` of each fact a ``set_fact`` sets. In a loop over a simple path, the loop
+    variable is replaced by that path, so ``[item.ansible_job_id]`` over ``R.results`` reads R's jobs."""
+    loop = _loop_expr(task) if task.loop else None
+    over = _inner(str(loop)).strip() if isinstance(loop, str) else ""
+    out = []
+    for key, value in task.args.items():
+        if key == "cacheable":
+            continue
+        text = str(value)
+        if over and _PATH.fullmatch(over):
+            text = re.sub(rf"(?<![\w.]){re.escape(task.loop_var)}(?!\w)", over, text)
+        out.append((str(key), text))
+    return out
 
 
 def _loop_expr(task: Task) -> Any:
@@ -298,6 +347,26 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _least(value: Any, task: Task) -> float | None:
+    """A number keyword (``retries``, ``delay``, ``async``), a simple template evaluated with the task's
+    variables; the smallest value it can take, or None when it cannot be known."""
+    number = _number(value)
+    if number is not None:
+        return number
+    values = [_number(v) for v in possible_values(value, task.variables)]
+    known = [v for v in values if v is not None]
+    return min(known) if known and len(known) == len(values) else None
+
+
+def _longest_async(launch: Task) -> float | None:
+    """The longest ``async:`` the launch can have in a real run (a template evaluated; 0 is no job)."""
+    value = _number(launch.async_timeout)
+    if value is not None:
+        return value
+    known = [n for n in (_number(v) for v in possible_values(launch.async_timeout, launch.variables)) if n]
+    return max(known) if known else None
+
+
 def _yaml(value: Any) -> str:
     """A keyword value as it reads in YAML (``true``, not ``True``)."""
     if isinstance(value, bool):
@@ -333,18 +402,23 @@ class _Analysis:
         self.base = playbook.path.parent
         self.runtimes = runtimes
         self.refs: dict[int, list[_JobRef]] = {}
-        facts: dict[str, str] = {}
+        facts: dict[str, list[str]] = {}
         for task in self.tasks:
+            if task.register is not None:
+                facts.pop(task.register, None)  # a later register wins over an earlier set_fact of that name
             if task.short_action.split(".")[-1] == "set_fact":
-                facts.update({str(k): str(v) for k, v in task.args.items() if k != "cacheable"})
+                for name, value in _fact_values(task):
+                    facts.setdefault(name, []).append(value)
             if task.action.split(".")[-1] == "async_status":
                 local = dict(facts)
                 task_vars = task.keywords.get("vars")
                 if isinstance(task_vars, dict):
-                    local.update({str(k): str(v) for k, v in task_vars.items()})
-                reader = _RefReader(local)
+                    local.update({str(k): [str(v)] for k, v in task_vars.items()})
+                loops = dict(task.outer_loops)
+                if task.loop:
+                    loops[task.loop_var] = _loop_expr(task)
                 jid = task.args.get("jid")
-                self.refs[task.order] = reader.refs("" if jid is None else str(jid), task.loop_var, _loop_expr(task))
+                self.refs[task.order] = _RefReader(local, loops).refs("" if jid is None else str(jid))
 
     def where(self, task: Task) -> str:
         return task.where(self.base)
@@ -400,8 +474,7 @@ class _Analysis:
                 if launch.register is not None and ref.register == launch.register:
                     owner = self.registered_before(ref.register, order)
                     if owner is not None and owner is not launch:
-                        reasons.append(f"{ref.register!r} is registered again by {self.label(owner)} before it")
-                        continue
+                        break  # it reaps the job of whoever registered the name last (overwritten: see above)
                 owner = self.registered_before(ref.register, order)
                 if not isinstance(owner, AsyncTask):
                     what = "no task" if owner is None else f"{self.label(owner)}, not a fire-and-forget task"
@@ -412,8 +485,8 @@ class _Analysis:
                     for o, rs in self.refs.items()
                     if owner.order < o < order and any(r.register == ref.register for r in rs)
                 ]
-                if not earlier:
-                    break  # a genuine reap of another job
+                if not earlier or owner.order > launch.order:
+                    break  # a genuine reap of another job, or a second look at a job launched after this one
                 reasons.append(
                     f"it reaps {ref.register!r} of {self.label(owner)} again, already reaped by "
                     f"{self.label(self.tasks[earlier[0]])}"
@@ -444,14 +517,30 @@ class _Analysis:
     def skipping_conditions(self, launch: AsyncTask, reap: Task) -> list[str]:
         """The reap's conditions that may skip it while the job ran: not shared with the launch, and not
         a guard that only skips loop items or launches that never started a job."""
-        guarded = {reap.loop_var, *([launch.register] if launch.register else [])}
+        guarded = {reap.loop_var, *(name for name, _ in reap.outer_loops), *([launch.register] if launch.register else [])}
         out = []
         for condition in reap.when:
             parts = [p.strip() for p in re.split(r"\s+and\s+", condition) if p.strip()]
-            if condition in launch.when or all(p in launch.when or _job_guard(p, guarded) for p in parts):
+            if condition in launch.when or all(
+                p in launch.when or _job_guard(p, guarded) or _REAL_RUN.fullmatch(p) for p in parts
+            ):
                 continue
             out.append(condition)
         return out
+
+    def handed_on(self, reaps: Sequence[tuple[Task, Sequence[_JobRef]]]) -> str:
+        """Why the verdict is unknown when a reap that cannot fail hands its result to a module the lint
+        cannot read (not ansible.builtin): that module may fail the play on a failed job."""
+        for reap, _ in reaps:
+            if reap.register is None or not _literally_false(reap.keywords.get("failed_when")):
+                continue
+            for task in self.tasks[reap.order + 1 :]:
+                if task.action.startswith("ansible.") or short_action(task.action) in _BUILTIN_ACTIONS:
+                    continue
+                if _mentions(repr(dict(task.args)), reap.register):
+                    return (f"its reap {self.label(reap)} cannot fail, but hands {reap.register!r} to "
+                            f"{task.action} ({self.where(task)}), which the lint cannot read: it may fail the play")
+        return ""
 
     def checked_later(self, reap: Task) -> bool:
         if reap.register is None:
@@ -468,9 +557,8 @@ class _Analysis:
         keywords = reap.keywords
         if not keywords.get("until"):
             return 0.0, "has no until:, so it looks once and does not wait"
-        retries_raw = keywords.get("retries", DEFAULT_RETRIES)
-        delay_raw = keywords.get("delay", DEFAULT_DELAY)
-        retries, delay = _number(retries_raw), _number(delay_raw)
+        retries = _least(keywords.get("retries", DEFAULT_RETRIES), reap)
+        delay = _least(keywords.get("delay", DEFAULT_DELAY), reap)
         if retries is None or delay is None:
             return None, "retries or delay is templated"
         retries = max(0.0, retries)
@@ -550,33 +638,42 @@ class _Analysis:
                 f"which {how}: a job still running then passes, and its later failure is never seen",
                 "Add until: <result>.finished with retries and delay, so the reap waits for the job's end.",
             )
-        elif budget is not None and isinstance(launch.async_timeout, int) and budget < launch.async_timeout:
+        elif budget is not None and (allowed := _longest_async(launch)) and budget < allowed:
             add(
                 "reap-budget-short",
-                f"which waits at most {budget:g} s ({how}), for a job allowed {launch.async_timeout} s: a slow "
+                f"which waits at most {budget:g} s ({how}), for a job allowed {allowed:g} s: a slow "
                 "job fails the play when the retries run out (advice: a failure is never hidden)",
-                f"Set retries x delay >= async ({launch.async_timeout} s) if the job may really take that long.",
+                f"Set retries x delay >= async ({allowed:g} s) if the job may really take that long.",
             )
         return findings
 
     # -- the verdict ----------------------------------------------------------------------------
 
     def verdict(self, launch: AsyncTask) -> TaskVerdict:
+        if launch.action.split(".")[-1] in SELF_REAPING:
+            return TaskVerdict(task=launch, ok=True)
         reaps, idle = self.reaps_of(launch)
         findings: list[Finding] = []
         sound: Task | None = None
+        candidates: list[list[Finding]] = []
         for reap, refs in reaps:
             these = self.reap_findings(launch, reap, refs)
             if all(f.severity == "advice" for f in these):
                 sound, advice = reap, these
                 break
-            findings += these
+            candidates.append([f for f in these if f.severity != "advice"])
+        if candidates:  # no sound reap: report the one closest to sound
+            findings = min(candidates, key=len)
         if sound is not None:
             findings = advice
         else:
             if not reaps:
                 findings.append(self.unreaped(launch, idle))
+            missing = next((t for t in self.tasks[launch.order + 1 :] if t.action == MISSING_ROLE), None)
+            handed = self.handed_on(reaps)
             why = launch.not_analysed or (
+                f"{missing.name} ({self.where(missing)}) runs after the launch and may reap the job"
+                if missing is not None else "") or handed or (
                 f"no playbook or role reaches {self.where(launch).rsplit(':', 1)[0]} statically (a templated "
                 "include?), and it does not reap the job itself; the reap may be in whatever includes it"
                 if self.pb.kind == "tasks" else "")
@@ -618,7 +715,7 @@ class _Analysis:
     def overwritten(self, launch: AsyncTask) -> tuple[Task, Task] | None:
         """``(task that registers the launch's variable again, the async_status reading it after)``."""
         for task in self.tasks[launch.order + 1 :]:
-            if task.register == launch.register:
+            if task.register == launch.register and task.play_index == launch.play_index:
                 later = [o for o, refs in self.refs.items()
                          if o > task.order and any(r.register == launch.register for r in refs)]
                 return (task, self.tasks[later[0]]) if later else None

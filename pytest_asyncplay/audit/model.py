@@ -50,7 +50,10 @@ class Task:
     (the task's own, else the nearest enclosing block/include/role/play's) and
     ``ignore_errors_origin`` says where it was set: ``(kind, file, line)``.
     ``keywords`` is the task mapping as written; ``args`` the module arguments. ``not_analysed``
-    says why the lint cannot judge the task (e.g. a ``poll:`` template it cannot evaluate).
+    says why the lint cannot judge the task (e.g. a ``poll:`` template it cannot evaluate);
+    ``variables`` what the repo defines around it (role defaults and vars, play vars...), every
+    definition of a name kept, to evaluate simple templates. ``outer_loops`` are the loops of the
+    ``include_tasks`` that brought the task in: ``(loop variable, loop)``, outermost first.
     """
 
     playbook: Path
@@ -76,6 +79,8 @@ class Task:
     listen: tuple[str, ...] = ()
     occurrence: int = 1
     not_analysed: str = ""
+    outer_loops: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+    variables: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
     args: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     keywords: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -105,7 +105,20 @@ def search_paths(playbook_dir: Path, extra_roles: Sequence[Path] = ()) -> Search
     collections = _split_paths(env_collections, Path.cwd()) if env_collections else list(cfg_collections)
     if not env_collections and not cfg_collections:
         collections = [Path(os.path.expanduser(p)) for p in DEFAULT_COLLECTIONS_PATH]
+    own = _collection_root(playbook_dir.resolve())  # a playbook inside a collection finds its roles by short name
+    if own is not None:
+        roles.append(own / "roles")
     return SearchPaths((*extra_roles, *roles), tuple(collections), config)
+
+
+@lru_cache(maxsize=512)
+def _collection_root(folder: Path) -> Path | None:
+    """The collection (a folder with ``galaxy.yml``) that ``folder`` lies in, up to the repository's top."""
+    if (folder / "galaxy.yml").is_file():
+        return folder
+    if (folder / ".git").exists() or folder.parent == folder:
+        return None
+    return _collection_root(folder.parent)
 
 
 def role_candidates(name: str, play_dir: Path, paths: SearchPaths, depending_role: Path | None) -> list[Path]:

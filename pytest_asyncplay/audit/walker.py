@@ -10,7 +10,9 @@ becomes a note, never silence.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,7 +38,10 @@ from pytest_asyncplay.audit.taskargs import (
 from pytest_asyncplay.audit.yamlfile import line_of, load_yaml
 from pytest_asyncplay.errors import PlaybookSyntaxError
 
-__all__ = ["Walker", "is_play", "with_yaml_suffix"]
+__all__ = ["MISSING_ROLE", "Walker", "is_play", "with_yaml_suffix"]
+
+#: The action of the stand-in task a role that is not installed leaves where it would run.
+MISSING_ROLE = "<role not installed>"
 
 Variables = Mapping[str, tuple[Any, ...]]
 
@@ -85,6 +90,7 @@ class _Ctx:
     ignore_errors: Any = None
     ignore_errors_origin: tuple[str, Path, int] | None = None
     variables: Variables = field(default_factory=dict, compare=False, repr=False)
+    loops: tuple[tuple[str, Any], ...] = ()
 
 
 class Walker:
@@ -225,7 +231,25 @@ class Walker:
         self.playbook_entries(data, self.path, ())
         return self.build()
 
+    def silent_handlers(self) -> None:
+        """Fire-and-forget handlers nothing can notify (no notifier in the play, or every notifier has
+        ``changed_when: false``) never run: they become plain tasks, with a note."""
+        for index, task in enumerate(self.tasks):
+            if not isinstance(task, AsyncTask) or task.section != "handlers":
+                continue
+            names = {task.name, *task.listen, *([f"{task.role} : {task.name}"] if task.role else [])}
+            notifiers = [t for t in self.tasks if t.play_index == task.play_index and names.intersection(t.notify)]
+            if any(templated(n) for t in self.tasks for n in t.notify):
+                continue  # a templated notify may name it
+            if all(never_true(t.keywords.get("changed_when")) for t in notifiers):
+                why = ("no task of the play notifies it" if not notifiers
+                       else "every task notifying it has changed_when: false")
+                self.note(f"{task.file}:{task.line}: handler {task.name!r} never runs ({why}): not audited")
+                fields = {f.name: getattr(task, f.name) for f in dataclasses.fields(Task)}
+                self.tasks[index] = Task(**fields)
+
     def build(self) -> Playbook:
+        self.silent_handlers()
         seen: dict[str, int] = {}
         all_tasks: list[Task] = []
         for order, task in enumerate(self.tasks):
@@ -408,27 +432,30 @@ class Walker:
         line: int,
         dedup_key: str | None,
         tasks_from: str = "main",
+        dependency: bool = False,
     ) -> None:
         """Walk a role: its dependencies, then ``tasks/<tasks_from>``; queue its handlers.
 
         ``dedup_key`` (None: never dedup) makes a role with the same parameters run once per play,
-        as Ansible does for ``roles:`` and dependencies.
+        as Ansible does for ``roles:`` and dependencies. A ``dependency`` that is not installed is a
+        note: it runs before the role, so it cannot reap the role's jobs.
         """
         if templated(name) or templated(tasks_from):
             self.note(f"{file}:{line}: role {name!r} is templated and cannot be followed statically: not analysed")
             return
         role_dir, searched = self.find_role(name, ctx)
         if role_dir is None:
-            if role_search.collection_name(name) is not None:
-                self.note(f"{file}:{line}: collection role {name!r} is not installed here; its tasks are not "
-                          "analysed (install the collection, or set collections_path)")
-                return
-            self.error(
-                f"{file}:{line}: role {name!r} not found (searched {', '.join(map(str, searched))})",
-                hint=f"Create roles/{name}/tasks/main.yml beside the playbook, fix the role name, set "
-                "roles_path in ansible.cfg (or ANSIBLE_ROLES_PATH), or install the role "
-                "(ansible-galaxy install -r requirements.yml).",
-            )
+            what = "collection role" if role_search.collection_name(name) is not None else "role"
+            if dependency:
+                what = "role dependency"
+            shown = ", ".join(map(str, searched[:4])) + (", ..." if len(searched) > 4 else "")
+            self.note(f"{file}:{line}: {what} {name!r} is not installed here (searched {shown}); its tasks are "
+                      "not analysed: install it (ansible-galaxy install -r requirements.yml), fix the name, "
+                      "or set roles_path")
+            if not dependency:  # it runs after what came before: it might reap those jobs
+                self.tasks.append(Task(playbook=self.path, name=f"{what} {name} (not installed)", file=file,
+                                       line=line, action=MISSING_ROLE, section=ctx.section,
+                                       play_index=ctx.play_index, role=ctx.role))
             return
         resolved = role_dir.resolve()
         if resolved in self.role_stack:
@@ -481,10 +508,10 @@ class Walker:
                 if isinstance(dep_name, str):
                     params = {k: v for k, v in dep.items() if k not in ("role", "name")}
                     dep_ctx = self.inherit(ctx, dep, "role dependency", meta)
-                    self.role(dep_name, dep_ctx, meta, line, dedup_key=repr(params))
+                    self.role(dep_name, dep_ctx, meta, line, dedup_key=repr(params), dependency=True)
                     continue
             elif isinstance(dep, str):
-                self.role(dep, ctx, meta, line, dedup_key=repr({}))
+                self.role(dep, ctx, meta, line, dedup_key=repr({}), dependency=True)
                 continue
             self.error(
                 f"{meta}:{line}: a dependency must be a role name or a mapping with 'role:', got {dep!r}",
@@ -609,6 +636,8 @@ class Walker:
                 notify=names(item.get("notify")),
                 listen=names(item.get("listen")),
                 not_analysed=not_analysed,
+                variables=variables,
+                outer_loops=ctx.loops,
                 args=args,
                 keywords=dict(item),
             )
@@ -622,7 +651,7 @@ class Walker:
                 hint=f"Write '{short}: other.yml' or '{short}: {{file: other.yml}}'.",
             )
             return
-        target = target.strip()
+        target = self.known_paths(target.strip(), ctx)
         if templated(target):
             self.note(f"{ctx.file}:{line}: {short} {target!r} is templated and cannot be followed statically: "
                       "not analysed")
@@ -633,6 +662,12 @@ class Walker:
         candidates.append(ctx.play_dir / target)
         candidates = list(dict.fromkeys(_norm(c) for c in candidates))
         path = next((c for c in candidates if c.is_file()), None)
+        may_not_run = ctx.section == "handlers" or bool(ctx.when) or bool(conditions(item.get("when")))
+        if path is None and short == "include_tasks" and may_not_run:  # dynamic: it fails only if it runs
+            self.note(f"{ctx.file}:{line}: include_tasks file {target!r} not found (looked for "
+                      f"{', '.join(map(str, candidates))}); it fails only if it runs (a handler or a when:): "
+                      "not analysed")
+            return
         if path is None:
             self.error(
                 f"{ctx.file}:{line}: {short} file {target!r} not found (looked for {', '.join(map(str, candidates))})",
@@ -641,10 +676,23 @@ class Walker:
                 + ", or to the playbook's directory.",
             )
             return
-        if "loop" in item or any(str(k).startswith("with_") for k in item):
-            self.note(f"{ctx.file}:{line}: {short} {target!r} runs in a loop; its tasks are listed once")
         inner = self.inherit(ctx, item, short, ctx.file)
+        loop_key = next((k for k in item if k == "loop" or str(k).startswith("with_")), None)
+        if loop_key is not None:
+            self.note(f"{ctx.file}:{line}: {short} {target!r} runs in a loop; its tasks are listed once")
+            control = item.get("loop_control")
+            loop_var = control.get("loop_var", "item") if isinstance(control, dict) else "item"
+            inner = replace(inner, loops=(*ctx.loops, (str(loop_var), item[loop_key])))
         self.task_file(path, replace(inner, file=path), f"tasks of {target}", ctx.file, line)
+
+    @staticmethod
+    def known_paths(target: str, ctx: _Ctx) -> str:
+        """``target`` with ``{{ role_path }}`` and ``{{ playbook_dir }}`` put in: both are known statically."""
+        known = {"role_path": ctx.role_dir, "playbook_dir": ctx.play_dir}
+        for name, value in known.items():
+            if value is not None:
+                target = re.sub(r"\{\{-?\s*" + name + r"\s*-?\}\}", str(value), target)
+        return target
 
     def include_role(self, item: Mapping[str, Any], short: str, args: Mapping[str, Any], ctx: _Ctx, line: int) -> None:
         name = args.get("name", args.get("role", args.get("_raw_params")))

@@ -18,6 +18,7 @@ from pytest_asyncplay.audit.discover import (
     is_playbook_candidate,
     load_yaml,
 )
+from pytest_asyncplay.audit.walker import MISSING_ROLE
 from pytest_asyncplay.errors import AsyncplayError, PlaybookNotFoundError, PlaybookSyntaxError
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -243,9 +244,16 @@ def test_where_is_relative_to_the_playbook(discovered: dict[Path, Playbook]) -> 
 
 
 def test_broken_playbook_keeps_the_tasks_found(discovered: dict[Path, Playbook]) -> None:
-    pb = discovered[CORPUS / "missing_role.yml"]
+    pb = discovered[CORPUS / "missing_include.yml"]
     assert pb.error is not None
-    assert [t.name for t in pb.tasks] == ["still found"]
+    assert [t.name for t in pb.tasks] == ["found before the include"]
+
+
+def test_a_role_that_is_not_installed_is_a_note_and_a_stand_in(discovered: dict[Path, Playbook]) -> None:
+    pb = discovered[CORPUS / "missing_role.yml"]
+    assert pb.error is None and [t.name for t in pb.tasks] == ["still found"]
+    (stand_in,) = [t for t in pb.all_tasks if t.action == MISSING_ROLE]
+    assert (stand_in.line, stand_in.name) == (10, "role not_a_role (not installed)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,9 +376,9 @@ def test_bad_yaml_names_file_line_and_hint(tmp_path: Path) -> None:
 def test_missing_role_names_file_line_and_hint(tmp_path: Path) -> None:
     path = write(tmp_path, "site.yml", "- hosts: all\n  roles:\n    - ghost\n")
     (pb,) = discover(path)
-    assert pb.error is not None
-    assert pb.error.message.startswith(f"{path}:3: role 'ghost' not found (searched {tmp_path / 'roles/ghost'}")
-    assert "roles_path" in pb.error.hint
+    (note,) = pb.notes
+    assert note.startswith(f"{path}:3: role 'ghost' is not installed here (searched {tmp_path / 'roles/ghost'}")
+    assert "roles_path" in note and "requirements.yml" in note
 
 
 def test_roles_path_is_searched(tmp_path: Path) -> None:
@@ -382,7 +390,7 @@ def test_roles_path_is_searched(tmp_path: Path) -> None:
         ("shared launch", "worker", tmp_path / "shared/worker/tasks/main.yaml")
     ]
     (pb,) = discover(site)
-    assert pb.error is not None and "role 'worker' not found" in pb.error.message
+    assert not pb.tasks and "role 'worker' is not installed here" in pb.notes[0]
 
 
 def test_role_dedup_in_roles_keyword(tmp_path: Path) -> None:
@@ -430,8 +438,8 @@ def test_several_problems_are_listed_together(tmp_path: Path) -> None:
     )
     (pb,) = discover(site)
     assert pb.error is not None
-    assert "3 problems" in pb.error.message
-    assert "role 'ghost' not found" in pb.error.message
+    assert "2 problems" in pb.error.message
+    assert "role 'ghost' is not installed here" in pb.notes[0]
     assert f"{site}:4: task has no module (keys: name, register)" in pb.error.message
     assert "not a task" in pb.error.message
 

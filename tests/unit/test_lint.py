@@ -158,12 +158,13 @@ def test_lint_returns_findings_of_good_playbooks() -> None:
 
 
 def test_lint_never_raises_for_a_broken_playbook() -> None:
-    (error,) = lint(CORPUS / "missing_role.yml")
+    (error,) = lint(CORPUS / "missing_include.yml")
     assert error.kind == "error" and error.task is None and error.severity == "unknown"
-    assert "missing_role.yml:10: role 'not_a_role' not found" in error.message and error.hint
+    assert "missing_include.yml:16: include_tasks file 'tasks/not_there.yml' not found" in error.message
+    assert error.hint
     findings = lint(CORPUS)
     errors = {Path(str(f.playbook)).name for f in findings if f.kind == "error"}
-    assert errors == {"broken_yaml.yml", "missing_role.yml", "missing_include.yml"}
+    assert errors == {"broken_yaml.yml", "missing_include.yml"}
     # every other playbook is still analysed
     assert {f.kind for f in findings} >= {"unreaped", "reap-ignores-errors", "reap-budget-short"}
 
@@ -385,13 +386,14 @@ def test_reap_in_an_imported_playbook_counts(tmp_path: Path) -> None:
     assert verdicts["job"].ok
 
 
-def test_broken_playbook_is_analysed_with_what_was_found(tmp_path: Path) -> None:
+def test_a_role_not_installed_after_the_launch_leaves_it_not_analysed(tmp_path: Path) -> None:
     path = tmp_path / "site.yml"
     path.write_text(
-        "- hosts: all\n  roles: [ghost]\n  tasks:\n" + textwrap.indent(textwrap.dedent(launch()), "    "),
+        "- hosts: all\n  tasks:\n" + textwrap.indent(textwrap.dedent(launch()), "    ")
+        + "    - include_role: {name: ghost}\n",
         encoding="utf-8",
     )
-    (pb,) = discover(path)
-    assert pb.error is not None
-    (verdict,) = analyze([pb])
-    assert kinds(verdict) == ("unreaped",)
+    (verdict,) = analyze(discover(path))
+    assert kinds(verdict) == ("not-analysed",)
+    assert "role ghost (not installed) (site.yml:" in verdict.findings[0].message
+    assert "may reap the job" in verdict.findings[0].message
