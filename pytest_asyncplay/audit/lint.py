@@ -517,7 +517,9 @@ class _Analysis:
     def skipping_conditions(self, launch: AsyncTask, reap: Task) -> list[str]:
         """The reap's conditions that may skip it while the job ran: not shared with the launch, and not
         a guard that only skips loop items or launches that never started a job."""
-        guarded = {reap.loop_var, *(name for name, _ in reap.outer_loops), *([launch.register] if launch.register else [])}
+        guarded = {reap.loop_var, *(name for name, _ in reap.outer_loops)}
+        if launch.register:
+            guarded.add(launch.register)
         out = []
         for condition in reap.when:
             parts = [p.strip() for p in re.split(r"\s+and\s+", condition) if p.strip()]
