@@ -155,6 +155,12 @@ def with_main(role: Path) -> bool:
     return (role / "tasks" / "main.yml").is_file() or (role / "tasks" / "main.yaml").is_file()
 
 
+def _keep_real(seen: dict[Path, Path], resolved: Path, path: Path) -> None:
+    """Remember ``path`` for ``resolved`` once; a file's own name wins over a symlink's to it."""
+    if resolved not in seen or (seen[resolved].is_symlink() and not path.is_symlink()):
+        seen[resolved] = path
+
+
 def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[StrPath] = ()) -> list[Playbook]:
     """Find the playbooks, unreached roles and unreached task files under ``paths``, sorted by path.
 
@@ -182,9 +188,10 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
             (files if is_tasks else found).setdefault(root.resolve(), root)  # a task file named explicitly
             continue
         for path in _walk_dir(root):
-            files.setdefault(path.resolve(), path)
+            resolved = path.resolve()
+            _keep_real(files, resolved, path)
             if _candidate(path, cache):
-                found.setdefault(path.resolve(), path)
+                _keep_real(found, resolved, path)
     playbooks = [Walker(path, extra_roles, cache).run() for path in found.values()]
     # a broken playbook does not count as reaching its roles: they are still analysed on their own
     reached: set[Path] = set().union(*(pb.reached for pb in playbooks if pb.error is None))
