@@ -25,7 +25,7 @@ from typing import Any
 from pytest_asyncplay.audit.model import SECTIONS, AsyncTask, BlockFrame, Playbook, Task, display_path
 from pytest_asyncplay.audit.taskargs import short_action
 from pytest_asyncplay.audit.walker import Walker, is_play
-from pytest_asyncplay.audit.yamlfile import StrPath, load_yaml
+from pytest_asyncplay.audit.yamlfile import Files, StrPath, load_yaml
 from pytest_asyncplay.errors import PlaybookNotFoundError, PlaybookSyntaxError
 
 __all__ = [
@@ -75,18 +75,8 @@ def _looks_like_playbook(path: Path) -> bool:
     return first.startswith("-") and bool(_PLAYBOOK_TEXT.search(text))
 
 
-def _load_cached(path: Path, cache: dict[Path, Any]) -> Any:
-    key = path.resolve()
-    if key not in cache:
-        try:
-            cache[key] = load_yaml(path)
-        except PlaybookSyntaxError as exc:
-            cache[key] = exc
-    return cache[key]
-
-
-def _candidate(path: Path, cache: dict[Path, Any]) -> bool:
-    data = _load_cached(path, cache)
+def _candidate(path: Path, files: Files) -> bool:
+    data = files.data(path)
     if isinstance(data, PlaybookSyntaxError):
         return _looks_like_playbook(path)
     return isinstance(data, list) and any(is_play(entry) for entry in data)
@@ -113,7 +103,7 @@ def is_playbook_candidate(path: StrPath, root: StrPath | None = None) -> bool:
             return False
         if any(_skipped(d) for d in dirs):
             return False
-    return _candidate(path, {})
+    return _candidate(path, Files())
 
 
 def _walk_dir(root: Path) -> Iterator[Path]:
@@ -173,9 +163,9 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
     Raises :class:`PlaybookNotFoundError` only for a path that does not exist.
     """
     extra_roles = _as_paths(roles_path)
-    cache: dict[Path, Any] = {}
+    files_read = Files()
     found: dict[Path, Path] = {}
-    files: dict[Path, Path] = {}
+    task_files: dict[Path, Path] = {}
     for root in _as_paths(paths):
         if not root.exists():
             raise PlaybookNotFoundError(
@@ -183,28 +173,28 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
                 hint="Pass an existing playbook or a directory holding playbooks.",
             )
         if root.is_file():
-            data = _load_cached(root, cache)
+            data = files_read.data(root)
             is_tasks = isinstance(data, list) and data and not any(is_play(e) for e in data)
-            (files if is_tasks else found).setdefault(root.resolve(), root)  # a task file named explicitly
+            (task_files if is_tasks else found).setdefault(root.resolve(), root)  # a task file named explicitly
             continue
         for path in _walk_dir(root):
-            resolved = path.resolve()
-            _keep_real(files, resolved, path)
-            if _candidate(path, cache):
+            resolved = files_read.real(path)
+            _keep_real(task_files, resolved, path)
+            if _candidate(path, files_read):
                 _keep_real(found, resolved, path)
-    playbooks = [Walker(path, extra_roles, cache).run() for path in found.values()]
+    playbooks = [Walker(path, extra_roles, files_read).run() for path in found.values()]
     # a broken playbook does not count as reaching its roles: they are still analysed on their own
     reached: set[Path] = set().union(*(pb.reached for pb in playbooks if pb.error is None))
-    for resolved, path in files.items():  # roles no playbook reaches
+    for resolved, path in task_files.items():  # roles no playbook reaches
         if path.stem == "main" and path.parent.name == "tasks" and resolved not in found:
             role = path.parent.parent
             if role.resolve() not in reached and resolved not in reached:
-                walked = Walker(path, extra_roles, cache, play={"hosts": "all", "roles": [str(role.resolve())]},
+                walked = Walker(path, extra_roles, files_read, play={"hosts": "all", "roles": [str(role.resolve())]},
                                 kind="role", role_dir=role).run()
                 playbooks.append(walked)
                 reached |= walked.reached
-    for resolved, path in files.items():  # task files nothing reaches statically
-        if resolved in reached or resolved in found or not _has_launch(_load_cached(path, cache)):
+    for resolved, path in task_files.items():  # task files nothing reaches statically
+        if resolved in reached or resolved in found or not _has_launch(files_read.data(path)):
             continue
         owner = _role_of_tasks_file(path)
         if owner is not None:
@@ -212,7 +202,7 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
             entry: dict[str, Any] = {"include_role": {"name": str(owner.resolve()), "tasks_from": tasks_from}}
         else:
             entry = {"import_tasks": str(path.resolve())}
-        walked = Walker(path, extra_roles, cache, play={"hosts": "all", "tasks": [entry]}, kind="tasks",
+        walked = Walker(path, extra_roles, files_read, play={"hosts": "all", "tasks": [entry]}, kind="tasks",
                         role_dir=owner).run()
         playbooks.append(walked)
         reached |= walked.reached

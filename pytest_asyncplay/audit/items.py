@@ -72,6 +72,7 @@ class AuditSession:
         self.strict = strict
         self._found: dict[Path, list[Playbook]] = {}
         self._collected: set[Path] = set()
+        self._own: Optional[dict[tuple[Path, int], tuple[str, ...]]] = None
 
     def root_of(self, path: Path) -> Optional[Path]:
         """The audited root ``path`` lies in, if any."""
@@ -87,6 +88,19 @@ class AuditSession:
     def notes(self) -> list[str]:
         """Every note discovery left under the roots (what it could not follow), once each."""
         return list(dict.fromkeys(n for root in self.roots for pb in self.playbooks(root) for n in pb.notes))
+
+    def own_verdicts(self) -> dict[tuple[Path, int], tuple[str, ...]]:
+        """The lint's verdict on each task of a playbook judged in that playbook's own file, so that a
+        playbook importing it (``import_playbook``) lists that task again only when it judges it otherwise."""
+        if self._own is None:
+            self._own = {}
+            for root in self.roots:
+                for playbook in self.playbooks(root):
+                    if playbook.kind == "playbook" and playbook.error is None:
+                        for verdict in analyze([playbook]):
+                            if verdict.task.file == playbook.path:
+                                self._own[(verdict.task.file, verdict.task.line)] = _signature(verdict)
+        return self._own
 
     def take(self, playbook: Playbook) -> bool:
         """True the first time a playbook (by its real path) is collected."""
@@ -110,6 +124,10 @@ class AuditSession:
     def file_collector(self, parent: pytest.Collector, path: Path) -> Optional[PlaybookFile]:
         """The collector of a YAML file named on the command line (None when it holds nothing to audit)."""
         return next(iter(self.collectors(parent, path)), None)
+
+
+def _signature(verdict: TaskVerdict) -> tuple[str, ...]:
+    return tuple(sorted(f.kind for f in verdict.findings))
 
 
 class AuditDirectory(pytest.Directory):
@@ -148,7 +166,13 @@ class PlaybookFile(pytest.File):
         if not self.playbook.tasks and self.playbook.error is not None:
             yield BrokenPlaybookItem.from_parent(self, name="[broken]")
             return
+        session = self.config.stash.get(AUDIT_KEY, None)
+        own = session.own_verdicts() if session is not None else {}
         for task in self.playbook.tasks:
+            here = verdicts.get(task)
+            if (task.file != self.playbook.path and here is not None and self.playbook.error is None
+                    and own.get((task.file, task.line)) == _signature(here)):
+                continue  # an imported playbook's task, judged the same as in its own file's items
             if self.lint:
                 yield LintItem.from_parent(self, name=f"{task.node_name}[lint]", task=task,
                                            verdict=verdicts.get(task))

@@ -35,7 +35,7 @@ from pytest_asyncplay.audit.taskargs import (
     short_action,
     templated,
 )
-from pytest_asyncplay.audit.yamlfile import line_of, load_yaml
+from pytest_asyncplay.audit.yamlfile import Files, line_of
 from pytest_asyncplay.errors import PlaybookSyntaxError
 
 __all__ = ["MISSING_ROLE", "Walker", "is_play", "with_yaml_suffix"]
@@ -53,10 +53,10 @@ def is_play(entry: object) -> bool:
     return "hosts" in entry or any(short_action(str(k)) == IMPORT_PLAYBOOK for k in entry)
 
 
-def with_yaml_suffix(base: Path) -> Path | None:
+def with_yaml_suffix(base: Path, files: Files | None = None) -> Path | None:
     """``base.yml``, ``base.yaml`` or ``base`` itself, whichever is a file."""
     for candidate in (base.with_name(base.name + ".yml"), base.with_name(base.name + ".yaml"), base):
-        if candidate.is_file():
+        if files.is_file(candidate) if files is not None else candidate.is_file():
             return candidate
     return None
 
@@ -100,10 +100,10 @@ class Walker:
     walked as ``{"hosts": "all", "roles": [<its folder>]}``.
     """
 
-    def __init__(self, path: Path, roles_path: Sequence[Path], cache: dict[Path, Any],
+    def __init__(self, path: Path, roles_path: Sequence[Path], files: Files,
                  play: Mapping[str, Any] | None = None, kind: str = "playbook", role_dir: Path | None = None) -> None:
         self.path = path
-        self.cache = cache
+        self.files = files
         self.synthetic_play = play
         self.kind = kind
         self.role_dir = role_dir
@@ -128,21 +128,12 @@ class Walker:
         self.notes.append(message)
 
     def load(self, path: Path) -> Any:
-        key = path.resolve()
-        if key not in self.cache:
-            try:
-                self.cache[key] = load_yaml(path)
-            except PlaybookSyntaxError as exc:
-                self.cache[key] = exc
-        data = self.cache[key]
-        if isinstance(data, PlaybookSyntaxError):
-            raise data
-        return data
+        return self.files.load(path)
 
     def enter(self, path: Path, stack: list[Path], what: str, ref_file: Path, ref_line: int) -> tuple[bool, Any]:
         """Resolve ``path``, refuse a cycle through ``stack``, load it: ``(True, data)`` or ``(False, None)``
         with the problem recorded. The caller pops ``stack`` when it is done with the file."""
-        resolved = path.resolve()
+        resolved = self.files.real(path)
         if resolved in stack:
             self.error(
                 f"{ref_file}:{ref_line}: {what} {path} {'imports' if what == IMPORT_PLAYBOOK else 'includes'} "
@@ -191,17 +182,23 @@ class Walker:
             return None  # a broken vars file only costs template values
 
     def group_vars(self, folder: Path) -> Variables:
-        """``group_vars/all`` beside the playbook and at the config's folder, as variables."""
-        variables: Variables = {}
+        """``group_vars/all`` beside the playbook and at the config's folder, as variables (read once)."""
         places = [folder]
         if self.search.config is not None:
             places.append(self.search.config.parent)
-        for place in dict.fromkeys(places):
-            base = place / "group_vars" / "all"
-            files = sorted(base.glob("*.y*ml")) if base.is_dir() else [f for f in [with_yaml_suffix(base)] if f]
-            for file in files:
-                variables = _merge(variables, self.vars_file(file))
-        return variables
+        key = ("group_vars", *places)
+        if key not in self.files.memo:
+            variables: Variables = {}
+            for place in dict.fromkeys(places):
+                base = place / "group_vars" / "all"
+                if self.files.is_dir(base):
+                    found = sorted(base.glob("*.y*ml"))
+                else:
+                    found = [f for f in [with_yaml_suffix(base, self.files)] if f]
+                for file in found:
+                    variables = _merge(variables, self.vars_file(file))
+            self.files.memo[key] = variables
+        return self.files.memo[key]  # type: ignore[no-any-return]
 
     # -- playbooks and plays ---------------------------------------------------------------------
 
@@ -226,8 +223,8 @@ class Walker:
                     "through the playbook that includes them.",
                 ),
             )
-        self.file_stack.append(self.path.resolve())
-        self.reached.add(self.path.resolve())
+        self.file_stack.append(self.files.real(self.path))
+        self.reached.add(self.files.real(self.path))
         self.playbook_entries(data, self.path, ())
         return self.build()
 
@@ -312,7 +309,7 @@ class Walker:
             self.note(f"{file}:{line}: import_playbook {target!r} is templated and cannot be followed: not analysed")
             return
         path = _norm(file.parent / target)
-        if not path.is_file():
+        if not self.files.is_file(path):
             fqcn = role_search.collection_name(target)
             if fqcn is not None:
                 found = self.collection_file(fqcn, "playbooks", file.parent)
@@ -343,7 +340,7 @@ class Walker:
         """A playbook (``folder="playbooks"``) of an installed collection."""
         namespace, collection, rest = fqcn
         for root in role_search.collection_roots(namespace, collection, play_dir, self.search):
-            found = with_yaml_suffix(root / folder / rest.replace(".", "/"))
+            found = with_yaml_suffix(root / folder / rest.replace(".", "/"), self.files)
             if found is not None:
                 return found
         return None
@@ -375,7 +372,7 @@ class Walker:
         self.tasks_list(play.get("post_tasks"), replace(base, section="post_tasks"), "post_tasks", line)
         handlers_ctx = replace(base, section="handlers")
         for name, role_dir, role_ctx in list(self.handler_roles):
-            handlers = with_yaml_suffix(role_dir / "handlers" / "main")
+            handlers = with_yaml_suffix(role_dir / "handlers" / "main", self.files)
             if handlers is not None:
                 ctx = replace(role_ctx, section="handlers", blocks=(), file=handlers)
                 self.task_file(handlers, ctx, f"handlers of role {name!r}", file, line)
@@ -408,7 +405,7 @@ class Walker:
             candidates = [root / "roles" / role for root in roots]
         else:
             candidates = role_search.role_candidates(name, ctx.play_dir, self.search, ctx.role_dir)
-        found = role_search.first_dir(candidates)
+        found = next((c for c in candidates if self.files.is_dir(c)), None)
         if found is None:
             under_test = self.role_under_test(name, ctx.play_dir)
             if under_test is not None:
@@ -457,7 +454,7 @@ class Walker:
                                        line=line, action=MISSING_ROLE, section=ctx.section,
                                        play_index=ctx.play_index, role=ctx.role))
             return
-        resolved = role_dir.resolve()
+        resolved = self.files.real(role_dir)
         if resolved in self.role_stack:
             self.error(
                 f"{file}:{line}: role {name!r} depends on itself (a cycle)",
@@ -472,12 +469,12 @@ class Walker:
         self.reached.add(resolved)
         variables = ctx.variables
         for part in ("defaults", "vars"):
-            found = with_yaml_suffix(role_dir / part / "main")
+            found = with_yaml_suffix(role_dir / part / "main", self.files)
             if found is not None:
                 variables = _merge(variables, self.vars_file(found))
         role_ctx = replace(ctx, role=Path(name).name, role_dir=role_dir, variables=variables)
         self.role_dependencies(role_dir, role_ctx)
-        tasks = with_yaml_suffix(role_dir / "tasks" / tasks_from)
+        tasks = with_yaml_suffix(role_dir / "tasks" / tasks_from, self.files)
         if tasks is not None:
             self.task_file(tasks, replace(role_ctx, file=tasks), f"tasks of role {name!r}", file, line)
         elif tasks_from != "main":
@@ -491,7 +488,7 @@ class Walker:
         self.role_stack.pop()
 
     def role_dependencies(self, role_dir: Path, ctx: _Ctx) -> None:
-        meta = with_yaml_suffix(role_dir / "meta" / "main")
+        meta = with_yaml_suffix(role_dir / "meta" / "main", self.files)
         if meta is None:
             return
         try:
@@ -661,7 +658,7 @@ class Walker:
             candidates.append(ctx.role_dir / "tasks" / target)
         candidates.append(ctx.play_dir / target)
         candidates = list(dict.fromkeys(_norm(c) for c in candidates))
-        path = next((c for c in candidates if c.is_file()), None)
+        path = next((c for c in candidates if self.files.is_file(c)), None)
         may_not_run = ctx.section == "handlers" or bool(ctx.when) or bool(conditions(item.get("when")))
         if path is None and short == "include_tasks" and may_not_run:  # dynamic: it fails only if it runs
             self.note(f"{ctx.file}:{line}: include_tasks file {target!r} not found (looked for "
@@ -675,6 +672,10 @@ class Walker:
                 + (" or the role's tasks/" if ctx.role_dir is not None else "")
                 + ", or to the playbook's directory.",
             )
+            return
+        if short == "include_tasks" and self.files.real(path) in self.file_stack:  # a dynamic include may recurse
+            self.note(f"{ctx.file}:{line}: include_tasks {target!r} includes a file already being walked (a "
+                      "recursion that a when: ends); its tasks are listed once")
             return
         inner = self.inherit(ctx, item, short, ctx.file)
         loop_key = next((k for k in item if k == "loop" or str(k).startswith("with_")), None)

@@ -99,3 +99,55 @@ def load_yaml(path: StrPath) -> Any:
 def line_of(node: object) -> int:
     """The 1-based line a loaded mapping or list starts on (0 for scalars)."""
     return int(getattr(node, "line", 0))
+
+
+class Files:
+    """What one discovery run has read of the file system, so that each file is parsed, resolved and
+    stat'ed once however many playbooks reach it (a repo of 400 playbooks importing each other reads the
+    same role files thousands of times). Broken files are remembered as their :class:`PlaybookSyntaxError`."""
+
+    def __init__(self) -> None:
+        self._data: dict[Path, Any] = {}
+        self._real: dict[Path, Path] = {}
+        self._file: dict[Path, bool] = {}
+        self._dir: dict[Path, bool] = {}
+        #: Anything else worth computing once per run (group_vars, search paths), by a key of the caller's.
+        self.memo: dict[Any, Any] = {}
+
+    def real(self, path: Path) -> Path:
+        """``path.resolve()``, once."""
+        found = self._real.get(path)
+        if found is None:
+            found = self._real[path] = path.resolve()
+        return found
+
+    def is_file(self, path: Path) -> bool:
+        """``path.is_file()``, once."""
+        found = self._file.get(path)
+        if found is None:
+            found = self._file[path] = path.is_file()
+        return found
+
+    def is_dir(self, path: Path) -> bool:
+        """``path.is_dir()``, once."""
+        found = self._dir.get(path)
+        if found is None:
+            found = self._dir[path] = path.is_dir()
+        return found
+
+    def data(self, path: Path) -> Any:
+        """The loaded YAML of ``path``, or the :class:`PlaybookSyntaxError` it gave."""
+        key = self.real(path)
+        if key not in self._data:
+            try:
+                self._data[key] = load_yaml(path)
+            except PlaybookSyntaxError as exc:
+                self._data[key] = exc
+        return self._data[key]
+
+    def load(self, path: Path) -> Any:
+        """The loaded YAML of ``path``; raises its :class:`PlaybookSyntaxError`."""
+        data = self.data(path)
+        if isinstance(data, PlaybookSyntaxError):
+            raise data
+        return data
