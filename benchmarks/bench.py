@@ -1,7 +1,7 @@
 """pytest-asyncplay benchmarks; prints JSON (and writes it with --out). Figures are medians of N runs
 measured in one process, and ratios between variants measured in the same run (the machine is noisy).
 
-    .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit]
+    .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit lint]
     .venv/bin/python benchmarks/bench.py --runs 20 --load 4 stress
 
 ``stress`` (not in the default set) plays each job fault ``--runs`` times on 4 hosts at once, on a CPU
@@ -166,9 +166,52 @@ def bench_audit(runs: int) -> dict[str, Any]:
             "n2_over_n0_ratio": round(statistics.median(parallel) / statistics.median(serial), 2)}
 
 
+def make_repo(root: Path, roles: int = 160, playbooks: int = 80) -> int:
+    """A generated playbook repo of about 2,000 YAML files: roles of 10 task files, defaults, meta and handlers,
+    a launch and its reap in every role, and playbooks of 4 roles each. Returns the number of YAML files."""
+    launch = ("- name: start {n}\n  ansible.builtin.shell: sleep 1\n  async: \"{{{{ job_async }}}}\"\n  poll: 0\n"
+              "  register: job_{n}\n")
+    reap = ('- name: reap {n}\n  ansible.builtin.async_status:\n    jid: "{{{{ job_{n}.ansible_job_id }}}}"\n'
+            "  register: r_{n}\n  until: r_{n}.finished\n  retries: 60\n  delay: 5\n")
+    plain = "- name: step {i}\n  ansible.builtin.command: /bin/true\n  when: feature_{i} | default(true)\n"
+    for r in range(roles):
+        base = root / "roles" / f"role{r}"
+        (base / "tasks").mkdir(parents=True)
+        (base / "defaults").mkdir()
+        (base / "meta").mkdir()
+        (base / "handlers").mkdir()
+        includes = "".join(f"- ansible.builtin.include_tasks: part{i}.yml\n" for i in range(8))
+        (base / "tasks" / "main.yml").write_text(launch.format(n=r) + includes + reap.format(n=r))
+        for i in range(8):
+            (base / "tasks" / f"part{i}.yml").write_text("".join(plain.format(i=k) for k in range(6)))
+        (base / "tasks" / "extra.yml").write_text(plain.format(i=0))
+        (base / "defaults" / "main.yml").write_text("job_async: 600\n")
+        (base / "meta" / "main.yml").write_text(f"dependencies: [{f'role{r - 1}' if r % 5 else ''}]\n")
+        (base / "handlers" / "main.yml").write_text("- name: restart\n  ansible.builtin.command: /bin/true\n")
+    for p in range(playbooks):
+        roles_of = ", ".join(f"role{(p * 2 + k) % roles}" for k in range(4))
+        (root / f"site{p}.yml").write_text(f"- hosts: all\n  roles: [{roles_of}]\n")
+    return sum(1 for _ in root.rglob("*.yml"))
+
+
+def bench_lint(runs: int) -> dict[str, Any]:
+    """The static lint over a generated repo of ~2,000 YAML files: through the API and a whole pytest run."""
+    from pytest_asyncplay.audit import lint
+
+    with tempfile.TemporaryDirectory(prefix="bench-lint-") as folder:
+        root = Path(folder)
+        files = make_repo(root)
+        findings = lint(root)
+        api = timed(lambda: lint(root), runs)
+        session = timed(lambda: subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                                                "--asyncplay-lint", str(root)], cwd=root, capture_output=True), runs)
+    return {"yaml_files": files, "findings": len(findings), "lint_2000_files_s": summary(api),
+            "pytest_lint_2000_files_s": summary(session)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    kinds = ["hosts", "play", "faults", "audit"]
+    kinds = ["hosts", "play", "faults", "audit", "lint"]
     parser.add_argument("which", nargs="*",
                         help=f"what to measure, of {', '.join(kinds)} (default: all) and stress (only if named)")
     parser.add_argument("--runs", type=int, default=5)
@@ -184,15 +227,18 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "ansible_core": ".".join(map(str, ansible_core_version()))},
     }
-    with HostPool(Path(tempfile.mkdtemp(prefix="bench-"))) as pool:
-        if "hosts" in args.which:
-            results["hosts"] = bench_hosts(pool, args.runs)
-        if "play" in args.which:
-            results["play"] = bench_play(pool, args.runs)
-        if "faults" in args.which:
-            results["faults"] = bench_faults(pool, max(1, args.runs // 2 + 1))
-        if "stress" in args.which:
-            results["stress"] = bench_stress(pool, args.runs, args.load)
+    if "lint" in args.which:
+        results["lint"] = bench_lint(args.runs)
+    if {"hosts", "play", "faults", "stress"} & set(args.which):  # these need hosts
+        with HostPool(Path(tempfile.mkdtemp(prefix="bench-"))) as pool:
+            if "hosts" in args.which:
+                results["hosts"] = bench_hosts(pool, args.runs)
+            if "play" in args.which:
+                results["play"] = bench_play(pool, args.runs)
+            if "faults" in args.which:
+                results["faults"] = bench_faults(pool, max(1, args.runs // 2 + 1))
+            if "stress" in args.which:
+                results["stress"] = bench_stress(pool, args.runs, args.load)
     if "audit" in args.which:
         results["audit"] = bench_audit(max(1, args.runs // 2))
     text = json.dumps(results, indent=2)
