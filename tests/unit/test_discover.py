@@ -501,3 +501,104 @@ def test_ansible_tags_and_merge_keys_load(tmp_path: Path) -> None:
     assert data[0].line == 1 and data[0]["tasks"][1].line == 14
     (pb,) = discover(path)
     assert [(t.name, t.line) for t in pb.tasks] == [("first", 8), ("second", 14)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Finding roles and collections as Ansible does
+
+
+def test_roles_path_comes_from_the_ansible_cfg_ansible_would_use(tmp_path: Path) -> None:
+    write(tmp_path, "ansible.cfg", "[defaults]\nroles_path = ./galaxy_roles:~/nowhere\n")
+    write(tmp_path, "galaxy_roles/worker/tasks/main.yml", LAUNCH.format(name="cfg launch", register="j"))
+    site = write(tmp_path, "playbooks/site.yml", "- hosts: all\n  roles: [worker]\n")
+    (pb,) = [p for p in discover(tmp_path) if p.path == site]
+    assert [t.file for t in pb.tasks] == [tmp_path / "galaxy_roles/worker/tasks/main.yml"]
+
+
+def test_ansible_roles_path_wins_over_the_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "ansible.cfg", "[defaults]\nroles_path = ./from_cfg\n")
+    write(tmp_path, "from_cfg/worker/tasks/main.yml", LAUNCH.format(name="cfg", register="j"))
+    write(tmp_path, "from_env/worker/tasks/main.yml", LAUNCH.format(name="env", register="j"))
+    site = write(tmp_path, "site.yml", "- hosts: all\n  roles: [worker]\n")
+    monkeypatch.setenv("ANSIBLE_ROLES_PATH", str(tmp_path / "from_env"))
+    (pb,) = discover(site)
+    assert [t.name for t in pb.tasks] == ["env"]
+
+
+def test_a_role_test_playbook_finds_its_role_by_path_and_by_name(tmp_path: Path) -> None:
+    write(tmp_path, "roles/web/tasks/main.yml", LAUNCH.format(name="web launch", register="j"))
+    by_path = write(tmp_path, "roles/web/tests/test.yml", "- hosts: all\n  roles: ['../..']\n")
+    by_name = write(tmp_path, "roles/web/molecule/default/converge.yml", "- hosts: all\n  roles: [acme.web]\n")
+    found = {pb.path: pb for pb in discover(tmp_path)}
+    for playbook in (by_path, by_name):
+        assert [t.file for t in found[playbook].tasks] == [tmp_path / "roles/web/tasks/main.yml"], playbook
+    # reached by a playbook: the role is not also linted on its own
+    assert tmp_path / "roles/web/tasks/main.yml" not in found
+
+
+def test_role_names_with_a_slash_are_searched_like_any_other(tmp_path: Path) -> None:
+    write(tmp_path, "roles/kubernetes/preinstall/tasks/main.yml", LAUNCH.format(name="pre", register="j"))
+    site = write(tmp_path, "playbooks/cluster.yml", "- hosts: all\n  roles: [kubernetes/preinstall]\n")
+    write(tmp_path, "ansible.cfg", "[defaults]\nroles_path = roles\n")
+    (pb,) = [p for p in discover(tmp_path) if p.path == site]
+    assert pb.error is None and [t.name for t in pb.tasks] == ["pre"]
+
+
+def test_collection_content_is_found_when_installed_and_a_note_otherwise(tmp_path: Path) -> None:
+    coll = tmp_path / "collections/ansible_collections/acme/ops"
+    write(coll, "roles/backup/tasks/main.yml", LAUNCH.format(name="coll launch", register="j"))
+    write(coll, "playbooks/site.yml", "- hosts: all\n  roles: [acme.ops.backup]\n")
+    site = write(tmp_path, "site.yml", """
+        - import_playbook: acme.ops.site
+        - import_playbook: other.coll.missing
+        - hosts: all
+          roles: [other.coll.role]
+        """)
+    (pb,) = discover(site)
+    assert pb.error is None and [t.name for t in pb.tasks] == ["coll launch"]
+    assert any("import_playbook 'other.coll.missing': collection playbook not installed" in n for n in pb.notes)
+    assert any("collection role 'other.coll.role' is not installed here" in n for n in pb.notes)
+
+
+def test_a_role_no_playbook_plays_is_walked_on_its_own(tmp_path: Path) -> None:
+    write(tmp_path, "roles/lonely/tasks/main.yml", LAUNCH.format(name="lonely launch", register="j"))
+    write(tmp_path, "roles/lonely/defaults/main.yml", "x: 1\n")
+    (pb,) = discover(tmp_path)
+    assert (pb.kind, pb.role_dir, pb.path) == ("role", tmp_path / "roles/lonely",
+                                               tmp_path / "roles/lonely/tasks/main.yml")
+    assert [(t.name, t.role) for t in pb.tasks] == [("lonely launch", "lonely")]
+
+
+def test_a_templated_poll_that_can_be_zero_is_a_launch(tmp_path: Path) -> None:
+    site = write(tmp_path, "site.yml", """
+        - hosts: all
+          vars:
+            bg_poll: 0
+          tasks:
+            - name: check mode aware
+              ansible.builtin.command: sleep 1
+              async: 60
+              poll: "{{ ansible_check_mode | ternary(omit, '0') }}"
+            - name: from play vars
+              ansible.builtin.command: sleep 1
+              async: 60
+              poll: "{{ bg_poll }}"
+            - name: always keep-alive
+              ansible.builtin.command: sleep 1
+              async: 60
+              poll: "{{ slow_poll | default(5) }}"
+            - name: unknowable
+              ansible.builtin.command: sleep 1
+              async: 60
+              poll: "{{ lookup('env', 'POLL') }}"
+            - name: never runs
+              ansible.builtin.command: sleep 1
+              async: 60
+              poll: 0
+              when: false
+        """)
+    (pb,) = discover(site)
+    assert [(t.name, bool(t.not_analysed)) for t in pb.tasks] == [
+        ("check mode aware", False), ("from play vars", False), ("unknowable", True)]
+    assert any("evaluates to ['5']: keep-alive" in n for n in pb.notes)
+    assert any("never runs" in n and "when: false" in n.lower() for n in pb.notes)

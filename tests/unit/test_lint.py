@@ -397,3 +397,71 @@ def test_a_role_not_installed_after_the_launch_leaves_it_not_analysed(tmp_path: 
     assert kinds(verdict) == ("not-analysed",)
     assert "role ghost (not installed) (site.yml:" in verdict.findings[0].message
     assert "may reap the job" in verdict.findings[0].message
+
+
+def test_a_loop_reap_guarded_by_the_job_id_is_sound(tmp_path: Path) -> None:
+    path = tmp_path / "site.yml"
+    path.write_text(textwrap.dedent("""
+        - hosts: all
+          tasks:
+            - name: start
+              ansible.builtin.command: sleep 1
+              async: 60
+              poll: 0
+              loop: [a, b]
+              register: jobs
+              when: item != 'c'
+            - name: reap
+              ansible.builtin.async_status:
+                jid: "{{ job.ansible_job_id }}"
+              loop: "{{ jobs.results }}"
+              loop_control:
+                loop_var: job
+              register: r
+              until: r.finished
+              retries: 60
+              delay: 1
+              when: job.ansible_job_id is defined and not ansible_check_mode
+        """), encoding="utf-8")
+    (verdict,) = analyze(discover(path))
+    assert verdict.ok and not verdict.findings
+
+
+def test_a_condition_the_launch_shares_does_not_make_the_reap_conditional(tmp_path: Path) -> None:
+    path = tmp_path / "site.yml"
+    reap = textwrap.indent(textwrap.dedent(launch()), "        ") + textwrap.indent(textwrap.dedent("""
+        - name: reap
+          ansible.builtin.async_status: {jid: "{{ job.ansible_job_id }}"}
+          register: r
+          until: r.finished
+          retries: 30
+          delay: 1
+        """), "        ")
+    path.write_text("- hosts: all\n  tasks:\n    - when: feature_enabled\n      block:\n" + reap, encoding="utf-8")
+    (verdict,) = analyze(discover(path))
+    assert kinds(verdict) == ("ok",)
+
+
+def test_the_articles_canonical_reap_is_ok_with_one_advice(tmp_path: Path) -> None:
+    """SEEDS.md: a command with async 3600, poll 0, register batch_job; async_status until finished,
+    retries 60, delay 30 (a 30-minute reap budget for a job allowed an hour)."""
+    path = tmp_path / "site.yml"
+    path.write_text(textwrap.dedent("""
+        - hosts: all
+          tasks:
+            - name: run batch
+              ansible.builtin.command: /usr/local/bin/batch
+              async: 3600
+              poll: 0
+              register: batch_job
+            - name: wait for batch
+              ansible.builtin.async_status:
+                jid: "{{ batch_job.ansible_job_id }}"
+              register: job_result
+              until: job_result.finished
+              retries: 60
+              delay: 30
+        """), encoding="utf-8")
+    (verdict,) = analyze(discover(path))
+    assert verdict.ok and [f.kind for f in verdict.findings] == ["reap-budget-short"]
+    assert verdict.findings[0].severity == "advice"
