@@ -6,7 +6,7 @@ Ansible's ``!unsafe`` and ``!vault`` tags load as plain strings. No Ansible impo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Union
 
@@ -114,26 +114,23 @@ class Files:
         #: Anything else worth computing once per run (group_vars, search paths), by a key of the caller's.
         self.memo: dict[Any, Any] = {}
 
+    @staticmethod
+    def _once(table: dict[Path, Any], path: Path, compute: Callable[[], Any]) -> Any:
+        if path not in table:
+            table[path] = compute()
+        return table[path]
+
     def real(self, path: Path) -> Path:
         """``path.resolve()``, once."""
-        found = self._real.get(path)
-        if found is None:
-            found = self._real[path] = path.resolve()
-        return found
+        return self._once(self._real, path, path.resolve)  # type: ignore[no-any-return]
 
     def is_file(self, path: Path) -> bool:
         """``path.is_file()``, once."""
-        found = self._file.get(path)
-        if found is None:
-            found = self._file[path] = path.is_file()
-        return found
+        return self._once(self._file, path, path.is_file)  # type: ignore[no-any-return]
 
     def is_dir(self, path: Path) -> bool:
         """``path.is_dir()``, once."""
-        found = self._dir.get(path)
-        if found is None:
-            found = self._dir[path] = path.is_dir()
-        return found
+        return self._once(self._dir, path, path.is_dir)  # type: ignore[no-any-return]
 
     def data(self, path: Path) -> Any:
         """The loaded YAML of ``path``, or the :class:`PlaybookSyntaxError` it gave."""
