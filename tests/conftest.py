@@ -29,3 +29,14 @@ _register_corpus_expectations()
 def examples() -> Path:
     """The folder of example playbooks."""
     return EXAMPLES
+
+
+_HOST_FIXTURES = frozenset({"asyncplay", "asyncplay_hosts", "asyncplay_pool"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for hosts needs Docker: mark it ``docker`` (tests that start hosts in a subprocess
+    carry the mark themselves)."""
+    for item in items:
+        if _HOST_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)

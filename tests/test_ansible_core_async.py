@@ -90,6 +90,7 @@ def in_repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     return pytester
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_reap_audit_of_the_ported_targets(in_repo: pytest.Pytester) -> None:
     report = in_repo.path / "report"
     result = in_repo.runpytest_subprocess("-p", "no:cacheprovider", "-o", "addopts=", "-n", "2",

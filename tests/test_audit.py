@@ -43,6 +43,7 @@ def rows_by_task(data: dict) -> dict[tuple[str, str], dict]:
     return {(Path(r["playbook"]).name, r["task"]): r for r in data["rows"]}
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_demo_verdicts_on_the_example_playbooks(in_repo: pytest.Pytester) -> None:
     pytester = in_repo
     result, data = run_audit(pytester, "--asyncplay-reap-audit", str(ROOT / "example_playbooks"),
@@ -94,6 +95,7 @@ def test_lint_items_match_the_corpus_expectations(in_repo: pytest.Pytester) -> N
     assert outcomes == expected
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_reap_audit_matches_the_corpus_expectations(in_repo: pytest.Pytester) -> None:
     """Every corpus task killed at launch on real hosts, spread over two xdist workers."""
     result, data = run_audit(in_repo, "-n", "2", "--asyncplay-reap-audit", str(CORPUS))
@@ -123,6 +125,7 @@ def test_reap_audit_matches_the_corpus_expectations(in_repo: pytest.Pytester) ->
     assert "CallInfo" not in output  # no-verdict errors show their reason, not pytest's internals
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_vanished_and_slow_kinds(in_repo: pytest.Pytester) -> None:
     result, data = run_audit(in_repo, "--asyncplay-reap-audit", str(ROOT / "tests" / "audit_cases"),
                              "--asyncplay-faults", "killed,vanished,slow")
@@ -135,6 +138,7 @@ def test_vanished_and_slow_kinds(in_repo: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4, failed=2)
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_a_failing_baseline_and_a_broken_playbook_fail_only_their_own_items(in_repo: pytest.Pytester) -> None:
     result, _ = run_audit(in_repo, "--asyncplay-reap-audit", str(ROOT / "tests" / "audit_broken"))
     result.assert_outcomes(passed=1, failed=1, errors=1)
@@ -151,6 +155,7 @@ def test_bad_audit_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*audit/lint path(s) *no/such/dir do not exist*"])
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_audit_on_several_hosts_and_on_the_repo_inventory(in_repo: pytest.Pytester) -> None:
     playbook = str(ROOT / "example_playbooks" / "fire_and_forget_reaped.yml")
     result, data = run_audit(in_repo, "--asyncplay-reap-audit", playbook, "--asyncplay-hosts", "2")

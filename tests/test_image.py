@@ -16,6 +16,8 @@ from pytest_asyncplay.image import (
     resolve_base,
 )
 
+pytestmark = pytest.mark.docker
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -22,6 +22,7 @@ def repo(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_readme_example_passes_and_leaves_no_container(repo: pytest.Pytester) -> None:
     repo.makepyfile(test_repo=README_EXAMPLE)
     result = repo.runpytest_subprocess("-p", "no:cacheprovider", "-s", "-p", "no:xdist")

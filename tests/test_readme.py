@@ -34,6 +34,7 @@ def known_options() -> set[str]:
     return options | {"--junitxml"} if "--junit-xml" in options else options  # pytest lists one spelling
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_every_python_snippet_runs_green(pytester: pytest.Pytester) -> None:
     for folder in (ROOT / "example_playbooks", ROOT / "tests" / "playbooks"):
         for playbook in folder.glob("*.yml"):

@@ -6,6 +6,7 @@ import pytest
 from helpers import orphans
 
 
+@pytest.mark.docker  # plays on real hosts in a subprocess
 def test_two_workers_get_their_own_hosts_and_a_crashed_worker_leaves_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
