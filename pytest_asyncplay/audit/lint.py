@@ -530,6 +530,28 @@ class _Analysis:
             out.append(condition)
         return out
 
+    def unknowable(self, launch: AsyncTask, reaps: Sequence[tuple[Task, Sequence[_JobRef]]],
+                   findings: list[Finding]) -> list[Finding]:
+        """``findings``, or one ``not-analysed`` finding when something the lint cannot read may reap the job:
+        a poll template, a role not installed that runs later, a module handed the reap's result, or an
+        includer of a task file nothing reaches statically."""
+        missing = next((t for t in self.tasks[launch.order + 1 :] if t.action == MISSING_ROLE), None)
+        reasons = [
+            (launch.not_analysed, "Write poll: literally (0 or a number), or with a template the lint can read."),
+            (f"{missing.name} ({self.where(missing)}) runs after the launch and may reap the job" if missing else "",
+             "Install the role (ansible-galaxy install -r requirements.yml) or set roles_path, so it can be read."),
+            (self.handed_on(reaps), "Let the reap fail the play itself (drop failed_when: false), or assert on it."),
+            (f"no playbook or role reaches {self.where(launch).rsplit(':', 1)[0]} statically (a templated "
+             "include?), and it does not reap the job itself; the reap may be in whatever includes it"
+             if self.pb.kind == "tasks" else "", "Reap the job in the file that launches it."),
+        ]
+        why, hint = next(((w, h) for w, h in reasons if w), ("", ""))
+        if not why:
+            return findings
+        detail = "; ".join(f.message for f in findings)
+        message = f"not-analysed: {self.label(launch)}: {why}" + (f" (read alone: {detail})" if detail else "")
+        return [Finding("not-analysed", launch, message, hint=hint)]
+
     def handed_on(self, reaps: Sequence[tuple[Task, Sequence[_JobRef]]]) -> str:
         """Why the verdict is unknown when a reap that cannot fail hands its result to a module the lint
         cannot read (not ansible.builtin): that module may fail the play on a failed job."""
@@ -671,19 +693,8 @@ class _Analysis:
         else:
             if not reaps:
                 findings.append(self.unreaped(launch, idle))
-            missing = next((t for t in self.tasks[launch.order + 1 :] if t.action == MISSING_ROLE), None)
-            handed = self.handed_on(reaps)
-            why = launch.not_analysed or (
-                f"{missing.name} ({self.where(missing)}) runs after the launch and may reap the job"
-                if missing is not None else "") or handed or (
-                f"no playbook or role reaches {self.where(launch).rsplit(':', 1)[0]} statically (a templated "
-                "include?), and it does not reap the job itself; the reap may be in whatever includes it"
-                if self.pb.kind == "tasks" else "")
-            if why:
-                detail = "; ".join(f.message for f in findings)
-                findings = [Finding("not-analysed", launch, f"not-analysed: {self.label(launch)}: {why}"
-                                    + (f" (read alone: {detail})" if detail else ""),
-                                    hint="Write the value literally, or reap the job where it is launched.")]
+            if launch.register is not None:  # with no register nothing can reap it, whatever runs later
+                findings = self.unknowable(launch, reaps, findings)
         chosen = sound or (reaps[0][0] if reaps else None)
         budget = self.budget(chosen)[0] if chosen is not None else None
         runtime = self.runtimes.get((launch.playbook, launch.name))

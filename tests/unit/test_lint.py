@@ -465,3 +465,12 @@ def test_the_articles_canonical_reap_is_ok_with_one_advice(tmp_path: Path) -> No
     (verdict,) = analyze(discover(path))
     assert verdict.ok and [f.kind for f in verdict.findings] == ["reap-budget-short"]
     assert verdict.findings[0].severity == "advice"
+
+
+def test_a_launch_without_register_is_unreaped_whatever_runs_after(tmp_path: Path) -> None:
+    path = tmp_path / "site.yml"
+    unregistered = textwrap.dedent(launch()).replace("  register: job\n", "")
+    path.write_text("- hosts: all\n  tasks:\n" + textwrap.indent(unregistered, "    ")
+                    + "    - include_role: {name: ghost}\n", encoding="utf-8")
+    (verdict,) = analyze(discover(path))
+    assert kinds(verdict) == ("unreaped",)  # nothing can reap a job whose id was never registered
