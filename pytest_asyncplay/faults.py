@@ -9,11 +9,13 @@ never came leaves one record with ``applied=False``.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .errors import FaultError
 from .ledger import AsyncJob
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from .targets import Target
 
 HostSelector = Union[None, str, Sequence[str]]
+Action = Callable[[], list["FaultRecord"]]
+log = logging.getLogger("pytest_asyncplay.faults")
 
 
 @dataclass
@@ -46,31 +50,131 @@ class FaultRecord:
         return f"{self.fault} {state}{when}{where}{jid}: {self.detail}"
 
 
-class FaultContext:
-    """What faults may touch during one play: the hosts, the jobs launched so far, the clock."""
+class _Lane:
+    """One host's queue of fault actions, run in order on one thread (started on the first action)."""
 
-    def __init__(self, targets: Sequence[Target], jobs: Sequence[AsyncJob]) -> None:
+    def __init__(self, host: str, slots: threading.BoundedSemaphore) -> None:
+        self.host = host
+        self.slots = slots
+        self.queue: queue.Queue[Optional[Callable[[], None]]] = queue.Queue()
+        self.thread = threading.Thread(target=self._work, name=f"asyncplay-fault-{host}", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while True:
+            action = self.queue.get()
+            try:
+                if action is None:
+                    return
+                with self.slots:
+                    action()
+            except Exception:  # actions record their own failures; this only keeps the lane alive
+                log.exception("a fault action on %s raised", self.host)
+            finally:
+                self.queue.task_done()
+
+
+class FaultContext:
+    """What faults may touch during one play: the hosts, the jobs launched so far, the clock.
+
+    Actions on hosts run off the event stream: each host has a lane that runs its actions in the order
+    their moments came, lanes run side by side (at most ``workers`` actions at once), so faults for
+    several hosts that reach their moment together land together and the next events are not held up.
+    """
+
+    def __init__(self, targets: Sequence[Target], jobs: Sequence[AsyncJob], workers: int = 8) -> None:
+        if workers < 1:
+            raise ValueError(f"FaultContext(workers={workers}): at least one worker is needed to apply faults")
         self.targets = {t.name: t for t in targets}
         self.jobs = jobs
         self.started = time.monotonic()
         self.lock = threading.Lock()
         self.timers: list[threading.Timer] = []
+        self._slots = threading.BoundedSemaphore(workers)
+        self._lanes: dict[str, _Lane] = {}
+        self._at_close: list[Callable[[], None]] = []
+        self._closing = False
+        self._closed = False
 
     def elapsed(self) -> float:
         """Seconds since the play started."""
         return time.monotonic() - self.started
 
-    def later(self, seconds: float, action: Any) -> None:
-        """Run ``action()`` on a timer thread ``seconds`` from now; cancelled when the play ends."""
-        timer = threading.Timer(max(0.0, seconds), action)
-        timer.daemon = True
-        self.timers.append(timer)
-        timer.start()
+    def submit(self, host: str, action: Callable[[], None]) -> None:
+        """Run ``action()`` on ``host``'s lane: after the host's earlier actions, beside other hosts' actions."""
+        with self.lock:
+            if self._closed:  # only a bug gets here: close() lets every lane finish before it closes them
+                log.warning("a fault action for %s came after the play ended; it was not run", host)
+                return
+            lane = self._lanes.get(host)
+            if lane is None:
+                lane = self._lanes[host] = _Lane(host, self._slots)
+            lane.queue.put(action)
 
-    def close(self) -> None:
-        """Cancel timers that have not fired yet."""
-        for timer in self.timers:
+    def later(self, seconds: float, action: Callable[[], None], host: Optional[str] = None,
+              at_close: bool = False) -> None:
+        """Run ``action()`` ``seconds`` from now (on ``host``'s lane if given).
+
+        When the play ends first the timer is cancelled; with ``at_close`` the action then runs at once
+        instead (a frozen job is resumed, never left frozen).
+        """
+        fired = threading.Event()
+
+        def fire() -> None:
+            fired.set()
+            if host is None:
+                action()
+            else:
+                self.submit(host, action)
+
+        def if_not_fired() -> None:
+            if not fired.is_set():
+                fire()
+
+        with self.lock:
+            closing = self._closing
+            if not closing:
+                timer = threading.Timer(max(0.0, seconds), fire)
+                timer.daemon = True
+                self.timers.append(timer)
+                if at_close:
+                    self._at_close.append(if_not_fired)
+                timer.start()
+        if closing and at_close:
+            fire()
+
+    def _wait_idle(self, deadline: float) -> None:
+        with self.lock:
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            idle = threading.Event()
+            lane.queue.put(idle.set)
+            if not idle.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("fault actions on %s were still running when the play ended", lane.host)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """At the play's end: let every lane finish, cancel timers that have not fired (running what must run
+        at the end instead), then stop the lanes."""
+        deadline = time.monotonic() + timeout
+        self._wait_idle(deadline)  # actions in flight may still arm timers (a slow_job's resume)
+        with self.lock:
+            self._closing = True
+            timers, at_close = list(self.timers), list(self._at_close)
+        for timer in timers:
             timer.cancel()
+        for timer in timers:
+            if timer.is_alive() and timer is not threading.current_thread():
+                timer.join(max(0.0, deadline - time.monotonic()))  # one that fired may be submitting its action
+        for action in at_close:
+            action()
+        self._wait_idle(deadline)
+        with self.lock:
+            self._closed = True
+            lanes = list(self._lanes.values())
+            for lane in lanes:
+                lane.queue.put(None)
+        for lane in lanes:
+            lane.thread.join(max(0.0, deadline - time.monotonic()))
 
 
 # --------------------------------------------------------------------------------------------- moments
@@ -179,6 +283,7 @@ class Fault:
     def start(self, ctx: FaultContext) -> None:
         """Called as the play starts; time-based moments arm their timers here."""
         self.records = []
+        self._lock = threading.Lock()
         if isinstance(self.at, After):
             ctx.later(self.at.seconds, lambda: self._at_time(ctx))
 
@@ -194,31 +299,52 @@ class Fault:
                 self._guarded(ctx, host, job)
 
     def _guarded(self, ctx: FaultContext, host: str, job: Optional[AsyncJob]) -> None:
+        """At the moment (on the event stream): choose what to do now, then do it on the host's lane."""
         at = ctx.elapsed()
-        before = len(self.records)
+        jid = job.jid if job else None
         try:
-            with ctx.lock:
-                self.act(ctx, host, job, at)
-            took = ctx.elapsed() - at
-            for record in self.records[before:]:
-                record.took = took
+            actions = self.plan(ctx, host, job, at)
         except Exception as exc:  # a fault must never break the event stream; the record says why
-            self.records.append(FaultRecord(self.name, False, at, host, job.jid if job else None,
-                                            f"failed to apply: {exc!r}"))
+            self._add([FaultRecord(self.name, False, at, host, jid, f"failed to apply: {exc!r}")])
+            return
+        log.debug("%s: moment %s on %s at +%.2fs, %d action(s)", self.name, self.at.describe(), host, at,
+                  len(actions))
+        for action in actions:
+            ctx.submit(host, lambda action=action: self._run(ctx, host, jid, at, action))  # type: ignore[misc]
 
-    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
-        """Do the fault on ``host`` (and ``job`` when the moment is a job's)."""
+    def _run(self, ctx: FaultContext, host: str, jid: Optional[str], at: float, action: Action) -> None:
+        try:
+            records = action()
+        except Exception as exc:  # the record says why (the host may be gone)
+            records = [FaultRecord(self.name, False, at, host, jid, f"failed to apply: {exc!r}")]
+        took = ctx.elapsed() - at
+        for record in records:
+            record.took = took
+            log.debug("%s", record)
+        self._add(records)
+
+    def _add(self, records: Sequence[FaultRecord]) -> None:
+        with self._lock:
+            self.records.extend(records)
+
+    def plan(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> list[Action]:
+        """What to do on ``host`` (and ``job`` when the moment is a job's): actions that return their records.
+
+        Called on the event stream, in event order, so it must not wait on the host; the actions run on the
+        host's lane. Records that need no action (nothing to act on) may be added here with ``_add``.
+        """
         raise NotImplementedError
 
     def finish(self, ctx: FaultContext) -> list[FaultRecord]:
-        """The records, with one not-applied record if the moment never came."""
+        """The records in moment order (call after ``ctx.close()``), with one not-applied record if the moment
+        never came."""
         if not self.records:
             hosts = ", ".join(sorted(self._hosts)) if self._hosts else "any host"
             self.records.append(FaultRecord(
                 self.name, False, None, None, None,
                 f"its moment {self.at.describe()} never came on {hosts}",
             ))
-        return list(self.records)
+        return sorted(self.records, key=lambda r: (r.at is None, r.at or 0.0))
 
 
 @dataclass
@@ -248,30 +374,33 @@ class JobFault(Fault):
         return [j for j, run in runs if (self.item is None or j.item == self.item)
                 and (self.occurrence is None or run == self.occurrence)]
 
-    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+    def plan(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> list[Action]:
         target = ctx.targets[host]
         jobs = self._jobs_for(ctx, host, job)
         if not jobs and not isinstance(self.at, JobLaunched):  # (a launch of another loop item is no moment)
-            self.records.append(FaultRecord(self.name, False, at, host, None,
-                                            f'its moment {self.at.describe()} came, but no job of "{self.task}" '
-                                            f"had been launched on {host} yet"))
-        for found in jobs:
-            answer = target.hostside("signal", found.jid, self.action)
-            signalled = answer.get("signalled", [])
-            self.records.append(FaultRecord(
-                self.name, bool(signalled), at, host, found.jid,
-                self.explain(answer) if signalled else "no process of the job was left (it had finished)",
-                found.item,
-            ))
-            if signalled:
-                self.after_signal(ctx, target, found, at)
+            self._add([FaultRecord(self.name, False, at, host, None,
+                                   f'its moment {self.at.describe()} came, but no job of "{self.task}" '
+                                   f"had been launched on {host} yet")])
+        return [lambda found=found: self._signal(ctx, target, found, at) for found in jobs]  # type: ignore[misc]
+
+    def _signal(self, ctx: FaultContext, target: Target, found: AsyncJob, at: float) -> list[FaultRecord]:
+        answer = target.hostside("signal", found.jid, self.action)  # one exec: finds the job's processes, signals
+        signalled = answer.get("signalled", [])
+        record = FaultRecord(
+            self.name, bool(signalled), at, target.name, found.jid,
+            self.explain(answer) if signalled else "no process of the job was left (it had finished)",
+            found.item,
+        )
+        if signalled:
+            self.after_signal(ctx, target, found, record)
+        return [record]
 
     def explain(self, answer: Mapping[str, Any]) -> str:
         """What was done, for the record."""
         return f"SIGKILL to {answer['signalled']} (all of the job but its runner {answer['runner']})"
 
-    def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, at: float) -> None:
-        """Follow-up work after the signal (``slow_job`` resumes the job later)."""
+    def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, record: FaultRecord) -> None:
+        """Follow-up work after the signal (``slow_job`` resumes the job later and notes it in ``record``)."""
 
 
 @dataclass
@@ -313,14 +442,24 @@ class SlowJob(JobFault):
                     "is held back (freezing it would let the kernel SIGHUP the watchdog at the timeout)")
         return f"SIGSTOP to {answer['signalled']} for {self.seconds:g}s, then SIGCONT"
 
-    def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, at: float) -> None:
-        def resume() -> None:
-            try:
-                target.hostside("signal", job.jid, "cont")
-            except Exception:  # the watchdog may have killed the job, or the host is gone
-                pass
+    def after_signal(self, ctx: FaultContext, target: Target, job: AsyncJob, record: FaultRecord) -> None:
+        due = ctx.elapsed() + self.seconds
 
-        ctx.later(self.seconds, resume)
+        def resume() -> None:
+            early = ctx.elapsed() < due - 0.05  # the play ended first: resume now, never leave the job frozen
+            try:
+                answer = target.hostside("signal", job.jid, "cont")
+            except Exception as exc:  # the host may be gone (a restart, the end of the session)
+                record.detail += f"; the SIGCONT failed: {exc!r} (the job may still be frozen)"
+                log.warning("slow_job: SIGCONT to jid %s on %s failed: %r", job.jid, target.name, exc)
+                return
+            if early:
+                record.detail += f"; the play ended before the {self.seconds:g}s were up, so SIGCONT came early"
+            elif not answer.get("signalled"):
+                record.detail += "; at the SIGCONT no process of the job was left (the watchdog had ended it)"
+            log.debug("slow_job: SIGCONT to jid %s on %s: %s", job.jid, target.name, answer.get("signalled"))
+
+        ctx.later(self.seconds, resume, host=target.name, at_close=True)
 
 
 @dataclass
@@ -329,14 +468,16 @@ class RestartHost(Fault):
 
     name = "restart_host"
 
-    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+    def plan(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> list[Action]:
         target = ctx.targets[host]
-        started = time.monotonic()
-        target.pool.restart(target)
-        self.records.append(FaultRecord(
-            self.name, True, at, host, None,
-            f"container restarted; SSH answered again after {time.monotonic() - started:.2f}s",
-        ))
+
+        def restart() -> list[FaultRecord]:
+            started = time.monotonic()
+            target.pool.restart(target)
+            return [FaultRecord(self.name, True, at, host, None,
+                                f"container restarted; SSH answered again after {time.monotonic() - started:.2f}s")]
+
+        return [restart]
 
 
 @dataclass
@@ -347,13 +488,17 @@ class DropConnection(Fault):
     seconds: float = 0.0
     name = "drop_connection"
 
-    def act(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> None:
+    def plan(self, ctx: FaultContext, host: str, job: Optional[AsyncJob], at: float) -> list[Action]:
         target = ctx.targets[host]
-        closed = target.drop_connections(self.seconds if self.mode == "down" else 0.0)
-        detail = f"closed {closed} live connection(s) with an RST"
-        if self.mode == "down":
-            detail += f"; refusing new ones for {self.seconds:g}s"
-        self.records.append(FaultRecord(self.name, True, at, host, job.jid if job else None, detail))
+
+        def drop() -> list[FaultRecord]:
+            closed = target.drop_connections(self.seconds if self.mode == "down" else 0.0)
+            detail = f"closed {closed} live connection(s) with an RST"
+            if self.mode == "down":
+                detail += f"; refusing new ones for {self.seconds:g}s"
+            return [FaultRecord(self.name, True, at, host, job.jid if job else None, detail)]
+
+        return [drop]
 
 
 DROP_MODES = ("reset", "down")
