@@ -1,19 +1,30 @@
 """The pytest plugin: options, the ``asyncplay`` marker and the fixtures. Thin: the work is in the core.
 
 Loaded through the ``pytest11`` entry point ``asyncplay``. Nothing here touches Docker until a test
-asks for a fixture.
+asks for a fixture. SIGTERM and SIGHUP end a session the way Ctrl-C does (``SignalGuard``): every
+container is removed, then the process dies of the signal.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
+import logging
 import os
+import shlex
 import shutil
+import signal
+import sys
 import tempfile
+import threading
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from types import FrameType
+from typing import Any, Callable, Optional, Union
 
 import pytest
 
@@ -22,10 +33,14 @@ from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
 from .runner import PlaybookRunner, inventory_hosts
-from .targets import HostPool, Target, reap_orphans
+from .targets import KEEP_LABEL, HostPool, Target, reap_orphans
+
+log = logging.getLogger("pytest_asyncplay.plugin")
 
 POOL_KEY = pytest.StashKey[HostPool]()
 RECORDS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
+GUARD_KEY = pytest.StashKey["SignalGuard"]()
+KEPT_KEY = pytest.StashKey[list[str]]()
 
 MARKER_HELP = (
     "asyncplay(hosts=1, groups=None, image=None, inventory=None, fresh=False): the hosts a test plays on. "
@@ -153,6 +168,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the repo's inventory for the audit: each of its hosts mapped onto a container.")
     group.addoption("--asyncplay-report", default=None, metavar="PATH",
                     help="write the audit's verdict table to PATH.json and PATH.md.")
+    group.addoption("--asyncplay-keep-hosts", action="store_true", default=False,
+                    help="leave the hosts running after the session (later sessions do not reap them either); "
+                         "the summary prints how to ssh in and the command that removes them.")
 
 
 def _fault_kinds(text: str) -> tuple[str, ...]:
@@ -190,9 +208,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker; in audit mode, audit the positional paths (default: the current folder)."""
+    """Register the marker and the signal guard; in audit mode, audit the positional paths (default: the
+    current folder)."""
     config.addinivalue_line("markers", MARKER_HELP)
     config.stash[RECORDS_KEY] = {}
+    config.stash[KEPT_KEY] = []
+    config.stash[GUARD_KEY] = SignalGuard()
+    config.stash[GUARD_KEY].install()
     if not audit_mode(config):
         return
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -268,7 +290,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Print the audit's verdict table; write ``--asyncplay-report`` files."""
+    """Print the kept hosts and the audit's verdict table; write ``--asyncplay-report`` files."""
+    pool = config.stash.get(POOL_KEY, None)
+    kept = config.stash[KEPT_KEY] + (kept_lines(pool) if pool is not None and pool.keep else [])
+    if kept:
+        terminalreporter.write_sep("=", "asyncplay kept hosts (--asyncplay-keep-hosts)")
+        for line in kept:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"remove them all: {pool_removal_command(config)}")
     session = config.stash.get(AUDIT_KEY, None)
     notes = session.notes() if session is not None else []
     if notes:
@@ -288,7 +317,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A repo with no fire-and-forget task passes the audit (pytest would exit 5, "no tests ran")."""
+    """A repo with no fire-and-forget task passes the audit (pytest would exit 5, "no tests ran"); a
+    session ended by SIGTERM/SIGHUP exits 128+signum; an xdist worker hands its kept hosts to the controller."""
+    config = session.config
+    pool = config.stash.get(POOL_KEY, None)
+    if pool is not None and pool.keep and hasattr(config, "workeroutput"):
+        config.workeroutput["asyncplay_kept"] = kept_lines(pool)
+    guard = config.stash.get(GUARD_KEY, None)
+    if guard is not None and guard.received is not None:
+        session.exitstatus = 128 + guard.received
+        return
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and AUDIT_KEY in session.config.stash:
         session.exitstatus = pytest.ExitCode.OK
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -296,33 +334,214 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line("asyncplay: no fire-and-forget task found under the audited paths")
 
 
+_Handler = Union[Callable[[int, Optional[FrameType]], Any], int, None]
+CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class SessionSignalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: pytest unwinds as for Ctrl-C (fixtures torn down, containers removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"asyncplay: got {signal.Signals(signum).name}; removing the session's containers")
+        self.signum = signum
+
+
+class SignalGuard:
+    """SIGTERM and SIGHUP end the session like Ctrl-C, then the process dies of the signal.
+
+    The handler raises ``SessionSignalled`` (a KeyboardInterrupt) in the main thread rather than removing
+    containers itself: it runs between two bytecodes of code that may hold the pool's lock or be inside a
+    Docker API call, while unwinding reaches ``pytest_unconfigure``, the one cleanup path every ending takes.
+    Before raising it kills the running ``ansible-playbook`` (pexpect gives it its own session and ignores
+    SIGHUP for it, so no signal reaches it) and forwards the signal to the xdist workers (each cleans up its
+    own containers at once, instead of after execnet's 5 s). After cleanup an atexit hook re-raises the
+    signal with the default action, so the parent sees death by that signal (128+signum in a shell).
+    """
+
+    def __init__(self) -> None:
+        self.received: Optional[int] = None
+        self.worker_pids: dict[str, int] = {}  # xdist gateway id -> worker pid
+        self._shielded = False
+        self._previous: dict[int, _Handler] = {}
+
+    def install(self) -> None:
+        """Handle SIGTERM and SIGHUP (main thread only: Python delivers signals there)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in CLEANUP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        """Put the handlers back that were there before ``install``."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        """While the containers are removed, SIGINT/SIGTERM/SIGHUP are noted (the process still dies of
+        them afterwards) instead of interrupting the removal."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, self._handle) if main else None
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
+            if main:
+                signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None or self._shielded:
+            log.debug("got %s while %s: noted", name, "removing containers" if self._shielded else "unwinding")
+            if self.received is None:
+                self.received = signum
+                atexit.register(self._die)
+            return
+        self.received = signum
+        atexit.register(self._die)
+        plays = _end_plays()
+        for pid in self.worker_pids.values():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signum)
+        log.debug("got %s: killed %d play(s), forwarded to %d xdist worker(s); unwinding to remove containers",
+                  name, plays, len(self.worker_pids))
+        raise SessionSignalled(signum)
+
+    def _die(self) -> None:
+        """At interpreter exit, after every cleanup: die of the received signal (default action)."""
+        if self.received is None:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        logging.shutdown()  # the atexit hook that would do it was registered earlier, so runs after this one
+        signal.signal(self.received, signal.SIG_DFL)
+        os.kill(os.getpid(), self.received)
+        os._exit(128 + self.received)  # not reached: the default action of SIGTERM/SIGHUP/SIGINT ends us
+
+
+def _end_plays() -> int:
+    """Kill (SIGKILL, as ansible-runner's own cancel does) the process group of every ``ansible-playbook``
+    this process spawned; return how many. Linux (/proc); elsewhere nothing."""
+    me, killed = os.getpid(), 0
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid != me or b"ansible-playbook" not in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    continue
+                pid = int(entry)
+                if os.getpgid(pid) == pid != os.getpgrp():
+                    os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (OSError, ValueError, IndexError):
+                continue
+    return killed
+
+
+def keep_value(config: pytest.Config) -> Optional[str]:
+    """The ``pytest-asyncplay.keep`` label value with ``--asyncplay-keep-hosts`` (one per run: the xdist
+    workers share the controller's test run id), else None."""
+    if not config.getoption("asyncplay_keep_hosts"):
+        return None
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput["testrunuid"])[:12]
+    if KEEP_VALUE_KEY not in config.stash:
+        config.stash[KEEP_VALUE_KEY] = uuid.uuid4().hex[:12]
+    return config.stash[KEEP_VALUE_KEY]
+
+
+KEEP_VALUE_KEY = pytest.StashKey[str]()
+
+
+def kept_lines(pool: HostPool) -> list[str]:
+    """One line per kept host: name, container id, the ssh command that reaches it after the session."""
+    lines = [f"{t.name}  container {t.container_id[:12]}  ssh: {shlex.join(argv)}" for t, argv in pool.kept()]
+    return [*lines, f"keys and known_hosts of these hosts: {pool.workdir} (remove it with the hosts)"] if lines else []
+
+
+def pool_removal_command(config: pytest.Config) -> str:
+    """The one command that removes every host this run kept (workers included)."""
+    label = shlex.quote(f"{KEEP_LABEL}={keep_value(config)}")
+    return f"docker rm -f $(docker ps -aq --filter label={label})"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodeready(node: Any) -> None:
+    """xdist controller: remember each worker's pid, so SIGTERM/SIGHUP can be forwarded to it."""
+    guard = node.config.stash.get(GUARD_KEY, None)
+    pid = getattr(node.gateway._rinfo(), "pid", None)  # cached: xdist asked for it when the worker started
+    if guard is not None and isinstance(pid, int):
+        guard.worker_pids[node.gateway.id] = pid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect the hosts a worker kept, for the summary."""
+    output = getattr(node, "workeroutput", None) or {}
+    node.config.stash[KEPT_KEY].extend(output.get("asyncplay_kept", []))
+    guard = node.config.stash.get(GUARD_KEY, None)
+    if guard is not None:
+        guard.worker_pids.pop(node.gateway.id, None)
+
+
 def session_pool(config: pytest.Config) -> HostPool:
     """The session's host pool (one per xdist worker), created on first use."""
     if POOL_KEY not in config.stash:
         base = config.getoption("asyncplay_base") or config.getini("asyncplay_base") or DEFAULT_BASE
-        config.stash[POOL_KEY] = HostPool(Path(tempfile.mkdtemp(prefix="asyncplay-")), base=str(base))
+        config.stash[POOL_KEY] = HostPool(Path(tempfile.mkdtemp(prefix="asyncplay-")), base=str(base),
+                                          keep=keep_value(config))
     return config.stash[POOL_KEY]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove every container of the session, and its key and scratch folder. The xdist controller also
-    removes the containers of workers that died (crashed, killed) before they could clean up."""
+    """Remove every container of the session, and its key and scratch folder (signals are held off
+    meanwhile). The xdist controller also removes the containers of workers that died (crashed, killed)
+    before they could clean up. A kept pool leaves its containers and folder."""
+    guard = config.stash.get(GUARD_KEY, None)
     pool = config.stash.get(POOL_KEY, None)
-    if pool is not None:
-        pool.close()
-        shutil.rmtree(pool.workdir, ignore_errors=True)
-    if config.pluginmanager.hasplugin("dsession") and not hasattr(config, "workerinput"):
-        _reap_dead_workers()
+    with guard.shield() if guard is not None else contextlib.nullcontext():
+        began = time.monotonic()
+        if pool is not None:
+            pool.close()
+            if not pool.keep:
+                shutil.rmtree(pool.workdir, ignore_errors=True)
+        if config.pluginmanager.hasplugin("dsession") and not hasattr(config, "workerinput"):
+            _reap_dead_workers(config)
+        if guard is not None and guard.received is not None:
+            log.debug("signal cleanup (%s) done in %.1fs", signal.Signals(guard.received).name,
+                      time.monotonic() - began)
+    if guard is not None:
+        guard.restore()
 
 
-def _reap_dead_workers() -> None:
+def _reap_dead_workers(config: pytest.Config) -> None:
+    """Remove the containers of workers that died; say so (log and terminal) when Docker cannot be asked.
+
+    Not a pytest warning: this runs at unconfigure, after the warnings summary, where a warning would be
+    lost or (with ``filterwarnings = error``) turn a finished run's cleanup into a traceback."""
     import docker
 
     try:
         client = docker.from_env(timeout=30)
-        reap_orphans(client)
-    except docker.errors.DockerException:
-        pass  # no engine: no container can have been left
+        removed = reap_orphans(client)
+    except docker.errors.DockerException as exc:
+        message = (f"asyncplay: could not remove the containers of dead xdist workers ({type(exc).__name__}: "
+                   f"{exc}); the next session on this machine removes them (their owner pid is dead).")
+        log.warning("%s", message)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message, yellow=True)
+        return
+    if removed:
+        log.debug("removed %d container(s) of dead xdist workers", len(removed))
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,16 @@
 
 Every container carries the label ``pytest-asyncplay=<session id>`` and the owner's pid and machine,
 publishes sshd on ``127.0.0.1`` only, runs under an init (so async jobs leave no zombies) and has its
-own ed25519 host key, which is pinned in the session's ``known_hosts`` file.
+own ed25519 host key, which is pinned in the session's ``known_hosts`` file. A pool made with ``keep=``
+leaves its containers (labelled ``pytest-asyncplay.keep=<keep>``, which ``reap_orphans`` skips) for a human.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shlex
 import socket
 import threading
 import time
@@ -30,11 +33,14 @@ LABEL = "pytest-asyncplay"
 OWNER_PID_LABEL = "pytest-asyncplay.pid"
 OWNER_MACHINE_LABEL = "pytest-asyncplay.machine"
 HOST_LABEL = "pytest-asyncplay.host"
+KEEP_LABEL = "pytest-asyncplay.keep"
 LOOPBACK = "127.0.0.1"
 DEFAULT_USER = "ansible"
 READY_TIMEOUT = 60.0
 
 HOSTSIDE_SCRIPT = (Path(__file__).parent / "data" / "hostside.py").read_text()
+
+log = logging.getLogger("pytest_asyncplay.targets")
 
 
 @dataclass
@@ -85,8 +91,10 @@ class Target:
     def exec(self, cmd: Union[str, Sequence[str]], user: str = "root") -> tuple[int, str]:
         """Run ``cmd`` on the host through Docker (not SSH); return ``(exit code, output)``."""
         argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-        container = self.pool.client.containers.get(self.container_id)
-        rc, output = container.exec_run(argv, user=user, demux=False)
+        api = self.pool.client.api  # create, start, inspect: no container lookup first (faults race short jobs)
+        exec_id = api.exec_create(self.container_id, argv, user=user)["Id"]
+        output = api.exec_start(exec_id)
+        rc = api.exec_inspect(exec_id).get("ExitCode")
         return int(rc if rc is not None else -1), (output or b"").decode(errors="replace")
 
     def hostside(self, command: str, *args: str) -> Any:
@@ -173,14 +181,15 @@ def _remove(client: docker.DockerClient, container_id: str) -> None:
 
 
 def reap_orphans(client: docker.DockerClient) -> list[str]:
-    """Remove labelled containers whose owner process (on this machine) is dead; return their ids.
+    """Remove labelled containers whose owner process (on this machine) is dead; return their ids. Kept
+    containers (``--asyncplay-keep-hosts``) are left alone.
 
     Safe to run from several processes at once (xdist workers, the controller)."""
     removed = []
     machine = socket.gethostname()
     for container in _labelled(client, LABEL):
         labels = container.get("Labels") or {}
-        if labels.get(OWNER_MACHINE_LABEL) != machine:
+        if labels.get(OWNER_MACHINE_LABEL) != machine or labels.get(KEEP_LABEL):
             continue
         try:
             pid = int(labels.get(OWNER_PID_LABEL, ""))
@@ -189,6 +198,8 @@ def reap_orphans(client: docker.DockerClient) -> list[str]:
         if not _process_alive(pid):
             _remove(client, container["Id"])
             removed.append(str(container["Id"]))
+            log.debug("reaped orphan %s (%s): owner pid %d is dead", str(container["Id"])[:12],
+                      labels.get(HOST_LABEL, "?"), pid)
     return removed
 
 
@@ -202,6 +213,7 @@ class HostPool:
         image: Optional[str] = None,
         client: Optional[docker.DockerClient] = None,
         session_id: Optional[str] = None,
+        keep: Optional[str] = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -220,6 +232,9 @@ class HostPool:
         self._sets: dict[Any, list[Target]] = {}
         self._counter = 0
         self._reaped = False
+        #: With a value, containers are left after ``close``/``remove`` and labelled ``KEEP_LABEL=<keep>``.
+        self.keep = keep
+        self._kept: dict[str, Target] = {}
 
     @property
     def client(self) -> docker.DockerClient:
@@ -259,15 +274,23 @@ class HostPool:
         image = image or self.image
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as executor:
             futures = [executor.submit(self._start_one, name, image) for name in names]
-            targets, errors = [], []
-            for future in futures:
+            targets: list[Target] = []
+            errors: list[tuple[str, Exception]] = []
+            for name, future in zip(names, futures):
                 try:
                     targets.append(future.result())
                 except Exception as exc:  # collected: every started host is removed below
-                    errors.append(exc)
+                    errors.append((name, exc))
         if errors:
-            self.remove(targets)
-            raise errors[0]
+            self._discard(targets)
+            if len(errors) == 1:
+                raise errors[0][1]
+            raise HostStartError(
+                f"{len(errors)} of {len(names)} hosts did not start (the {len(targets)} that did were removed):\n"
+                + "\n".join(f"- {name}: {exc}" for name, exc in errors),
+                "look at each host's reason above; when all fail alike, check `docker info`, free disk space "
+                "and the image " + image,
+            ) from errors[0][1]
         self._write_ssh_files()
         return targets
 
@@ -280,7 +303,9 @@ class HostPool:
         labels = {
             LABEL: self.session_id, OWNER_PID_LABEL: str(os.getpid()),
             OWNER_MACHINE_LABEL: socket.gethostname(), HOST_LABEL: name,
+            **({KEEP_LABEL: self.keep} if self.keep else {}),
         }
+        began = time.monotonic()
         container = None
         for attempt in range(6):
             port = free_port()
@@ -300,16 +325,21 @@ class HostPool:
                     "check `docker info` and free disk space; the image is " + image,
                 ) from exc
         assert container is not None
-        relay = Relay((LOOPBACK, port)).start()  # Ansible connects here; faults cut connections here
+        relay: Optional[Relay] = None
         try:
+            relay = Relay((LOOPBACK, port)).start()  # Ansible connects here; faults cut connections here
             wait_for_ssh(LOOPBACK, relay.port)
             rc, output = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
             if rc != 0:
                 raise TimeoutError(f"no host key: {output!r}")
         except Exception as exc:
-            relay.close()
-            logs = container.logs(tail=50).decode(errors="replace")
-            container.remove(force=True)
+            if relay is not None:
+                relay.close()
+            try:
+                logs = container.logs(tail=50).decode(errors="replace")
+            except docker.errors.DockerException as logs_exc:
+                logs = f"(no logs: {logs_exc})"
+            _remove(self.client, str(container.id))
             raise HostStartError(
                 f"host {name!r} ({container_name}) never answered SSH on {LOOPBACK}:{port}: {exc}\n"
                 f"container logs:\n{logs}",
@@ -325,12 +355,16 @@ class HostPool:
         with self._lock:
             self._targets[target.container_id] = target
             self._host_keys[target.container_id] = host_key
+        log.debug("started %s: container %s, ssh on %s:%d (relay for %d), ready in %.1fs", name,
+                  target.container_id[:12], LOOPBACK, relay.port, port, time.monotonic() - began)
         return target
 
     def _write_ssh_files(self) -> None:
         with self._lock:
             targets = list(self._targets.values())
             lines = [f"[{t.address}]:{t.port} {self._host_keys[t.container_id]}" for t in targets]
+            if self.keep:  # after the session the relay is gone: ssh goes to the published port
+                lines += [f"[{t.address}]:{t.published_port} {self._host_keys[t.container_id]}" for t in targets]
             self.known_hosts_file.write_text("\n".join(lines) + "\n")
             config = []
             for t in targets:
@@ -350,25 +384,40 @@ class HostPool:
             target.relay.reset()
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(targets)))) as executor:
             list(executor.map(lambda t: t.hostside("reset"), targets))
+        log.debug("reset %s", ", ".join(f"{t.name} ({t.container_id[:12]})" for t in targets))
 
     def restart(self, target: Target, timeout: float = READY_TIMEOUT) -> None:
         """Restart a host's container (a crash-reboot) and wait until it answers SSH again."""
+        began = time.monotonic()
         container = self.client.containers.get(target.container_id)
         container.restart(timeout=0)
         wait_for_ssh(target.address, target.port, timeout)  # through the relay: same address and port
+        log.debug("restarted %s (%s): ssh ready in %.1fs", target.name, target.container_id[:12],
+                  time.monotonic() - began)
 
     def remove(self, targets: Sequence[Target]) -> None:
-        """Remove the containers of ``targets`` (and forget them)."""
-        import docker
+        """Remove the containers of ``targets`` (and forget them); a keeping pool only forgets them."""
+        if self.keep:
+            for target in targets:
+                target.relay.close()
+                self._kept[target.container_id] = target
+                with self._lock:
+                    self._targets.pop(target.container_id, None)
+            self._forget_sets(targets)
+            return
+        self._discard(targets)
 
+    def _discard(self, targets: Sequence[Target]) -> None:
+        """Remove the containers of ``targets`` whatever ``keep`` says (hosts of a start that failed)."""
         for target in targets:
             target.relay.close()
-            try:
-                self.client.containers.get(target.container_id).remove(force=True)
-            except docker.errors.NotFound:
-                pass
+            _remove(self.client, target.container_id)
+            log.debug("removed %s (%s)", target.name, target.container_id[:12])
             with self._lock:
                 self._targets.pop(target.container_id, None)
+        self._forget_sets(targets)
+
+    def _forget_sets(self, targets: Sequence[Target]) -> None:
         for key in [k for k, v in self._sets.items() if any(t in targets for t in v)]:
             del self._sets[key]
 
@@ -381,15 +430,31 @@ class HostPool:
             pass
 
     def close(self) -> None:
-        """Remove every container this session started (by its session label)."""
+        """Remove every container this session started (by its session label); a keeping pool leaves them
+        and only stops its relays."""
         for target in list(self._targets.values()):
             target.relay.close()
-        if self._client is None:
-            return
-        for container in _labelled(self._client, f"{LABEL}={self.session_id}"):
-            _remove(self._client, container["Id"])
+        if self.keep:
+            self._kept.update(self._targets)
+        elif self._client is not None:
+            for container in _labelled(self._client, f"{LABEL}={self.session_id}"):
+                _remove(self._client, container["Id"])
+                log.debug("removed %s (%s) at close", (container.get("Labels") or {}).get(HOST_LABEL, "?"),
+                          str(container["Id"])[:12])
         self._targets.clear()
         self._sets.clear()
+
+    def kept(self) -> list[tuple[Target, list[str]]]:
+        """The hosts a keeping pool leaves (running or let go), each with an ``ssh`` argv that reaches it
+        without the relay, so also after the session (its published port, the session key, the pinned host key)."""
+        with self._lock:
+            hosts = {**self._kept, **self._targets} if self.keep else {}
+        return [(t, ssh_command(t, "", direct=True)[:-1]) for t in hosts.values()]
+
+    def removal_command(self) -> str:
+        """The shell command that removes every container kept under this pool's ``keep`` value."""
+        label = shlex.quote(f"{KEEP_LABEL}={self.keep}")
+        return f"docker rm -f $(docker ps -aq --filter label={label})"
 
     def __enter__(self) -> HostPool:
         return self
@@ -403,9 +468,11 @@ def _hostname(name: str) -> str:
     return (cleaned or "host")[:63]
 
 
-def ssh_command(target: Target, command: str) -> list[str]:
-    """An ``ssh`` argv that runs ``command`` on ``target`` with the pinned host key."""
-    return ["ssh", *target.ssh_args, "-p", str(target.port), f"{target.user}@{target.address}", command]
+def ssh_command(target: Target, command: str, direct: bool = False) -> list[str]:
+    """An ``ssh`` argv that runs ``command`` on ``target`` with the pinned host key; ``direct`` goes to the
+    container's published port instead of the relay (a kept host, after the session)."""
+    port = target.published_port if direct else target.port
+    return ["ssh", *target.ssh_args, "-p", str(port), f"{target.user}@{target.address}", command]
 
 
 __all__ = ["HostPool", "KeyPair", "Target", "reap_orphans", "ssh_command", "wait_for_ssh"]
