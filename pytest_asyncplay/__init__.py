@@ -23,6 +23,7 @@ from .errors import (
     InventoryError,
     PlaybookNotFoundError,
     PlaybookSyntaxError,
+    RelayError,
 )
 from .faults import (
     FaultRecord,
@@ -57,6 +58,7 @@ __all__ = [
     "PlaybookNotFoundError",
     "PlaybookRunner",
     "PlaybookSyntaxError",
+    "RelayError",
     "Target",
     "TaskFailure",
     "__version__",

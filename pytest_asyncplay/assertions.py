@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Optional
 
-from .ledger import AsyncJob
+from .ledger import UNKNOWN_HINT, AsyncJob
 from .result import PlayResult
 
 
@@ -22,6 +22,16 @@ def _faults_applied(result: PlayResult) -> None:
         lines = "\n".join(f"  {record}" for record in missed)
         _fail(f"{len(missed)} fault record(s) say the fault did not apply, so this play proves nothing:\n{lines}",
               result)
+
+
+def _outcomes_known(result: PlayResult) -> None:
+    """Every job's outcome is known: a verdict on job outcomes cannot rest on a job file nobody could read."""
+    __tracebackhide__ = True
+    unknown = result.unknown_jobs
+    if unknown:
+        lines = "\n".join(f"  {j.describe()}" for j in unknown)
+        _fail(f"{len(unknown)} job(s) have an unknown outcome, so this assertion cannot be decided:\n{lines}\n"
+              f"Hint: {UNKNOWN_HINT}", result)
 
 
 def assert_play_ok(result: PlayResult) -> None:
@@ -105,6 +115,9 @@ def assert_all_jobs_reaped(result: PlayResult) -> None:
 
 
 def assert_no_swallowed_failures(result: PlayResult) -> None:
-    """No job failed, timed out or vanished on a host that finished the play without failing."""
+    """No job failed, timed out or vanished on a host that finished the play without failing (and no job's
+    outcome is ``unknown``: an unread job file is no evidence that nothing failed)."""
     __tracebackhide__ = True
+    _faults_applied(result)
+    _outcomes_known(result)
     _no_jobs(result, result.swallowed_failures, "job failure(s) were swallowed: their host finished the play green")

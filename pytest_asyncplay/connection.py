@@ -23,6 +23,7 @@ so when ``reset()`` returns every pair that was live is closed.
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import selectors
 import socket
@@ -34,6 +35,8 @@ from types import TracebackType
 from typing import Any, Optional
 
 __all__ = ["Relay"]
+
+log = logging.getLogger("pytest_asyncplay.connection")
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -214,6 +217,7 @@ class Relay:
             self._serve_requests()
         elif not request.done.wait(self.sync_timeout):
             raise TimeoutError(f"relay on port {self.port} did not confirm the reset within {self.sync_timeout} s")
+        log.debug("relay %d: reset closed %d connection(s)", self.port, request.result)
         return request.result
 
     def down(self, seconds: float) -> int:
@@ -227,6 +231,7 @@ class Relay:
         if seconds > 0:
             with self._lock:
                 self._down_until = max(self._down_until, time.monotonic() + seconds)
+            log.debug("relay %d: down for %.1f s", self.port, seconds)
         return self.reset()
 
     def up(self) -> None:
@@ -244,6 +249,15 @@ class Relay:
             "upstream_failures": self.upstream_failures,
         }
 
+    @property
+    def backpressure(self) -> dict[str, int]:
+        """How the bounded buffers behaved so far (read-only, for tests and benchmarks).
+
+        ``stalls``: times a side was left unread because the buffer towards the other side held
+        ``buffer_limit`` bytes or more; ``peak``: the largest buffer seen, in bytes.
+        """
+        return {"stalls": self._stalls, "peak": self._peak}
+
     def close(self) -> None:
         """Stop the thread, close every connection (RST) and the listening socket; idempotent."""
         with self._lock:
@@ -254,6 +268,7 @@ class Relay:
             thread = self._thread
             if thread is not None:
                 self._wake_locked()
+        log.debug("relay %d: closing", self.port)
         if thread is None:
             self._teardown()
         elif thread is not threading.current_thread():
@@ -299,8 +314,9 @@ class Relay:
                             self._service(pair, is_client, mask)
                 self._expire_connects()
                 self._serve_requests()
-        except BaseException as exc:  # pragma: no cover - kept for the fault record
+        except BaseException as exc:  # kept for the runner, which raises RelayError with it
             self.error = exc
+            log.error("relay %d stopped: %r", self.port, exc, exc_info=exc)
         finally:
             self._teardown()
 

@@ -41,3 +41,13 @@ class FaultError(AsyncplayError):
 
 class PlaybookSyntaxError(AsyncplayError):
     """A playbook (or a file it includes) cannot be parsed for the audit or lint."""
+
+
+class RelayError(AsyncplayError):
+    """The relay in front of a host's SSH port stopped with an error, so the play's connections were not the ones
+    the test asked for (the exception that stopped it is the ``__cause__``; ``result`` holds the play, if it ran)."""
+
+    def __init__(self, message: str, hint: str = "", result: object = None) -> None:
+        super().__init__(message, hint)
+        #: The ``PlayResult`` of the play the relay broke, for the evidence (None when it broke before the play).
+        self.result = result

@@ -5,19 +5,29 @@ completed after the play from the job files on the hosts.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from .errors import AsyncplayError
 from .versions import ASYNC_STATUS_ACTIONS, flag
 
 if TYPE_CHECKING:
     from .targets import Target
 
-OUTCOMES = ("ok", "failed", "timeout", "running", "vanished", "missing")
+log = logging.getLogger("pytest_asyncplay.ledger")
+
+#: ``unknown``: the job file could not be read and the controller never saw the job end; no verdict may rest on it.
+OUTCOMES = ("ok", "failed", "timeout", "running", "vanished", "missing", "unknown")
 FAILED_OUTCOMES = frozenset({"failed", "timeout", "vanished"})
+UNKNOWN = "unknown"
+#: How to avoid an ``unknown`` outcome, for the messages that refuse one.
+UNKNOWN_HINT = ("the job file could not be read after the play (the host was stopped, paused or removed before "
+                "`run` returned, its docker exec failed, or the job ran on a host that is not a container); keep the "
+                "host up until `run` returns, or reap the job with async_status so the controller sees its end.")
 
 
 @dataclass
@@ -41,6 +51,8 @@ class AsyncJob:
     final_event: Optional[dict[str, Any]] = field(default=None, repr=False)
     final_failed: bool = field(default=False, repr=False)
     reap_status: Optional[dict[str, Any]] = field(default=None, repr=False)
+    #: Why the outcome is ``unknown`` (the job file could not be read); None for every other outcome.
+    unknown_reason: Optional[str] = None
 
     @property
     def fire_and_forget(self) -> bool:
@@ -51,7 +63,7 @@ class AsyncJob:
     def job_file(self) -> str:
         """The job file's content for messages: tracebacks cut to their last line, invocation left out."""
         if self.result is None:
-            return "<no job file>"
+            return "<not read>" if self.outcome == UNKNOWN else "<no job file>"
         brief = {k: v for k, v in self.result.items() if k not in ("invocation", "stdout_lines", "stderr_lines")}
         for key in ("msg", "data", "stderr", "stdout"):
             value = brief.get(key)
@@ -68,8 +80,9 @@ class AsyncJob:
         """One line for messages: task, host, jid, outcome."""
         where = f" ({self.task_path})" if self.task_path else ""
         item = f" item {self.item}" if self.item is not None else ""
+        why = f" ({self.unknown_reason})" if self.outcome == UNKNOWN and self.unknown_reason else ""
         return (f'"{self.task}"{where}{item} on {self.host}: jid {self.jid}, '
-                f"outcome {self.outcome}, reaped={self.reaped}")
+                f"outcome {self.outcome}{why}, reaped={self.reaped}")
 
 
 def _as_int(value: Any) -> Optional[int]:
@@ -198,6 +211,7 @@ class JobTracker:
         )
         self.jobs.append(job)
         self._by_jid[jid] = job
+        log.debug("job %s launched on %s by %r (poll=%s)", jid, host, task, poll)
         return job
 
 
@@ -242,22 +256,70 @@ def is_job_record(status: Mapping[str, Any]) -> bool:
 
 
 def read_outcomes(jobs: Sequence[AsyncJob], targets: Iterable[Target]) -> None:
-    """Read every job's file on its host (one exec per host) and fill ``outcome``, ``result``, ``runtime``."""
+    """Read every job's file on its host (one exec per host) and fill ``outcome``, ``result``, ``runtime``.
+
+    A job whose file cannot be read gets the controller's last word on it if it saw one, else the outcome
+    ``unknown`` with ``unknown_reason`` (never ``missing``, which would let a failure pass unseen).
+    """
     by_host: dict[str, list[AsyncJob]] = {}
     for job in jobs:
         by_host.setdefault(job.host, []).append(job)
     by_name = {t.name: t for t in targets}
     for host, host_jobs in by_host.items():
-        target = by_name.get(host)
-        if target is None:
-            continue
-        spec = json.dumps([[j.jid, j.results_file or ""] for j in host_jobs])
-        try:
-            answer = target.hostside("jobs", spec)
-        except Exception:  # the host may be gone (a fault stopped it): leave the jobs "missing"
-            continue
+        answer, reason = _read_host(host, host_jobs, by_name.get(host))
         for job in host_jobs:
-            settle(job, answer.get(job.jid, {}))
+            found = answer.get(job.jid) if answer is not None else None
+            if isinstance(found, Mapping):
+                settle(job, found)
+            else:
+                settle_unread(job, reason or f"the job reader on {host} did not answer for jid {job.jid}")
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """What reading job files can raise: our errors (a failed helper script), the Docker client's (host gone,
+    paused, engine away), OSError (the engine's socket) and ValueError (output that is not JSON)."""
+    errors: tuple[type[BaseException], ...] = (AsyncplayError, OSError, ValueError)
+    try:
+        import docker.errors
+    except ImportError:  # pragma: no cover - docker is a dependency
+        return errors
+    return (*errors, docker.errors.DockerException)
+
+
+def _brief(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (an AsyncplayError without its hint), cut to ``limit`` characters."""
+    text = exc.message if isinstance(exc, AsyncplayError) else str(exc)
+    text = " ".join(text.split())
+    return f"{type(exc).__name__}: {text[:limit]}" + ("..." if len(text) > limit else "")
+
+
+def _read_host(host: str, jobs: Sequence[AsyncJob], target: Optional[Target]
+               ) -> tuple[Optional[Mapping[str, Any]], str]:
+    """The host's answer on the jobs' files (None if it could not be read) and, if not, why."""
+    if target is None:
+        return None, f"{host} is not one of the play's hosts, so there is no container to read its job file from"
+    spec = json.dumps([[j.jid, j.results_file or ""] for j in jobs])
+    try:
+        answer = target.hostside("jobs", spec)
+    except _read_errors() as exc:  # the host may be gone, paused or broken (a fault, a crash)
+        log.debug("job files on %s could not be read: %r", host, exc)
+        return None, f"could not read the job file on {host}: {_brief(exc)}"
+    if not isinstance(answer, Mapping):
+        log.debug("job reader on %s answered %r", host, answer)
+        return None, f"the job reader on {host} answered {str(answer)[:100]!r}, not a JSON object"
+    return answer, ""
+
+
+def settle_unread(job: AsyncJob, reason: str) -> None:
+    """Fill a job whose file could not be read: from the controller's last word on it (its final event or a
+    reap that read its record), which is established; otherwise the outcome is ``unknown`` because of ``reason``."""
+    if job.final_event is not None or job.reap_status is not None:
+        settle(job, {})  # no file: the controller's word decides
+        log.debug("job %s on %s: file unread (%s), outcome %s from the controller", job.jid, job.host, reason,
+                  job.outcome)
+        return
+    job.outcome, job.result, job.runtime, job.unknown_reason = UNKNOWN, None, None, reason
+    log.debug("job %s on %s settled: outcome unknown (%s)", job.jid, job.host, reason)
 
 
 def settle(job: AsyncJob, found: Mapping[str, Any]) -> None:
@@ -291,6 +353,9 @@ def settle(job: AsyncJob, found: Mapping[str, Any]) -> None:
         job.runtime = max(0.0, float(mtime) - job.launched_at)  # wall time, freezes included
     elif job.result and "delta" in job.result:
         job.runtime = _delta_seconds(str(job.result["delta"]))
+    job.unknown_reason = None
+    log.debug("job %s on %s settled: outcome %s%s", job.jid, job.host, job.outcome,
+              " (from the controller)" if from_controller else "")
 
 
 def _delta_seconds(delta: str) -> Optional[float]:

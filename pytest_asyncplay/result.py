@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .faults import FaultRecord
-from .ledger import FAILED_OUTCOMES, AsyncJob, event_res
+from .ledger import FAILED_OUTCOMES, UNKNOWN, AsyncJob, event_res
 from .versions import ASYNC_STATUS_ACTIONS
 
 
@@ -72,6 +72,11 @@ class PlayResult:
         bad_hosts = self.failed_hosts | self.unreachable_hosts
         return [j for j in self.jobs if j.outcome in FAILED_OUTCOMES and j.host not in bad_hosts]
 
+    @property
+    def unknown_jobs(self) -> list[AsyncJob]:
+        """Jobs whose outcome is ``unknown``: the job file could not be read and the controller never saw the end."""
+        return [j for j in self.jobs if j.outcome == UNKNOWN]
+
     def job(self, task: str, host: Optional[str] = None, item: Optional[int] = None) -> AsyncJob:
         """The one job of ``task`` (on ``host``, loop ``item``); ``LookupError`` listing the jobs otherwise."""
         found = [j for j in self.jobs if j.task == task and (host is None or j.host == host)
@@ -96,7 +101,9 @@ class PlayResult:
         if self.failures:
             parts += ["failed tasks:"] + [f"  {f}" for f in self.failures]
         if self.jobs:
-            parts += ["async jobs:"] + [j.evidence() for j in self.jobs]
+            unknown = len(self.unknown_jobs)
+            parts += [f"async jobs ({unknown} with an unknown outcome):" if unknown else "async jobs:"]
+            parts += [j.evidence() for j in self.jobs]
         if self.faults:
             parts += ["faults:"] + [f"  {f}" for f in self.faults]
         return "\n".join(parts)

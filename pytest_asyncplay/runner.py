@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any, Callable, Optional, Union
 
 import yaml
 
-from .errors import InventoryError, PlaybookNotFoundError
+from .errors import InventoryError, PlaybookNotFoundError, RelayError
 from .faults import Fault, FaultContext
 from .ledger import JobTracker, read_outcomes
 from .result import FailureAccount, PlayResult, TaskFailure, stats_from_event
@@ -30,6 +31,7 @@ from .targets import Target
 
 CALLBACK_DIR = Path(__file__).parent / "data" / "callback_plugins"
 PathLike = Union[str, "os.PathLike[str]"]
+log = logging.getLogger("pytest_asyncplay.runner")
 
 
 def resolve_playbook(playbook: PathLike, search: Sequence[Path] = ()) -> Path:
@@ -89,6 +91,25 @@ def _base_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def check_relays(targets: Iterable[Target], result: Optional[PlayResult] = None) -> None:
+    """Raise ``RelayError`` if the relay in front of a target's SSH port stopped with an error (before the play
+    when ``result`` is None, else during it): every verdict on that play might be the relay's doing."""
+    for target in targets:
+        error = target.relay.error
+        if error is None:
+            continue
+        when = "before the play" if result is None else "during the play"
+        log.debug("relay of %s is dead %s: %r", target.name, when, error)
+        raise RelayError(
+            f"the SSH relay of {target.name} (127.0.0.1:{target.relay.port}) stopped {when} with {error!r}, so "
+            "Ansible's connections to it were cut by pytest-asyncplay, not by the playbook or a fault",
+            "this is a pytest-asyncplay bug or a resource limit on the controller (`ulimit -n`); the relay's "
+            "traceback is this error's cause. The host cannot be reached for the rest of the session: ask for new "
+            "hosts (`@pytest.mark.asyncplay(fresh=True)`) or restart the session, and report the traceback.",
+            result,
+        ) from error
 
 
 def connection_vars(target: Target) -> dict[str, Any]:
@@ -171,6 +192,7 @@ class PlaybookRunner:
         import ansible_runner
 
         path = resolve_playbook(playbook, [*self.search, *([self.rootdir] if self.rootdir else [])])
+        check_relays(self.targets)  # before anything starts: a dead relay would fail the play for nothing
         self._runs += 1
         run_dir = self.workdir / f"run{self._runs}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -210,6 +232,8 @@ class PlaybookRunner:
                     stop.set()
             return False
 
+        log.debug("play %s starts on %s with %d fault(s)", path.name, ", ".join(t.name for t in self.targets),
+                  len(faults))
         started = time.monotonic()
         try:
             outcome = ansible_runner.run(
@@ -224,6 +248,8 @@ class PlaybookRunner:
             ctx.close()
             _close_masters(control_dir)
         duration = time.monotonic() - started
+        log.debug("play %s ended: rc=%s status=%s in %.1fs, %d async job(s)", path.name, outcome.rc, outcome.status,
+                  duration, len(tracker.jobs))
         tracker.finish()
         read_outcomes(tracker.jobs, self.targets)
         stats: dict[str, dict[str, int]] = {}
@@ -237,12 +263,14 @@ class PlaybookRunner:
             rc = 2
         from .versions import ansible_core_version
 
-        return PlayResult(
+        result = PlayResult(
             playbook=path, rc=rc, stats=stats, events=events, stdout=stdout, duration=duration,
             faults=[r for f in faults for r in f.finish(ctx)], jobs=tracker.jobs,
             timed_out=outcome.status == "timeout", ansible_version=".".join(map(str, ansible_core_version())),
             failures=account.failures,
         )
+        check_relays(self.targets, result)
+        return result
 
 
 def _close_masters(control_dir: Path) -> None:

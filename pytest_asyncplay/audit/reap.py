@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..faults import Fault, FaultRecord, kill_job, slow_job, vanish_job
+from ..ledger import UNKNOWN_HINT
 from ..result import PlayResult, TaskFailure
 from ..runner import PlaybookRunner
 from ..versions import watchdog_step
@@ -128,7 +129,8 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
     ``surfaced`` iff the play failed (rc != 0) and a counted failure came after the fault on a host it hit,
     and that failure failed the play: no rescue may catch it, or its host ended the play failed, or no
     other failure in the play could have failed it (a rescue that still fails the host, ansible/ansible#83447).
-    A play that failed only for other reasons (before the fault, on another host) is ``not-proven``.
+    A play that failed only for other reasons (before the fault, on another host) is ``not-proven``, and so is
+    a run with a job whose outcome is ``unknown`` (its job file could not be read): what the run proves is not known.
     """
     applied = [r for r in result.faults if r.applied]
     if not applied:
@@ -136,6 +138,11 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
         earlier = _listing(result.failures)
         return "not-proven", f"the fault never applied: {why}" + (f"; the play had failed first: {earlier}"
                                                                       if earlier else "")
+    unknown = result.unknown_jobs
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        return "not-proven", (f"the outcome of {unknown[0].describe()}{more} is unknown, so the run proves nothing; "
+                              f"Hint: {UNKNOWN_HINT}")
     if result.timed_out:
         return "not-proven", f"the play hung and was stopped at its timeout (rc={result.rc})"
     if result.ok:

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 
+import docker.errors
 import pytest
 
-from pytest_asyncplay.ledger import AsyncJob, JobTracker, classify, classify_final, settle
+from pytest_asyncplay.errors import HostStartError
+from pytest_asyncplay.ledger import (
+    AsyncJob,
+    JobTracker,
+    classify,
+    classify_final,
+    read_outcomes,
+    settle,
+    settle_unread,
+)
 from pytest_asyncplay.versions import (
     check_mode_runs_async,
     end_in_rescue_fails_play,
@@ -167,3 +179,90 @@ def test_could_not_find_job_is_no_record_of_the_job():
     job = _reaped_job({"msg": "could not find job", "failed": True, "started": 1, "finished": 1})
     settle(job, {"exists": False, "text": None, "mtime": None, "alive": False})
     assert job.outcome == "missing" and job.result is None
+
+
+# ---- a job file nobody could read: the controller's word, or "unknown" with the reason ------------------------
+class FakeTarget:
+    """A host whose job reader answers ``answer`` or raises it (read_outcomes only calls ``hostside``)."""
+
+    def __init__(self, answer, name="host1"):
+        self.name, self.answer, self.calls = name, answer, []
+
+    def hostside(self, command, *args):
+        self.calls.append((command, *args))
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+def _fire_and_forget(jid="j1.10", host="host1"):
+    return AsyncJob(task="compress logs", host=host, jid=jid, async_timeout=30, poll=0, item=None,
+                    results_file=f"/home/ansible/.ansible_async/{jid}")
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (HostStartError("a helper script failed on host1 (exit 137):\nkilled", "the host may have been stopped"),
+     r"could not read the job file on host1: HostStartError: a helper script failed on host1 \(exit 137\): killed$"),
+    (docker.errors.NotFound("No such container: 3f2a"),
+     r"could not read the job file on host1: NotFound: No such container: 3f2a$"),
+    (ConnectionError("docker.sock: connection refused"),
+     r"could not read the job file on host1: ConnectionError: docker.sock: connection refused$"),
+    (json.JSONDecodeError("Expecting value", "garbage", 0),
+     r"could not read the job file on host1: JSONDecodeError: Expecting value: line 1 column 1 \(char 0\)$"),
+])
+def test_an_unreadable_job_file_makes_the_outcome_unknown_with_the_reason(error, reason):
+    job = _fire_and_forget()
+    read_outcomes([job], [FakeTarget(error)])
+    assert job.outcome == "unknown" and job.result is None and job.runtime is None
+    assert job.unknown_reason is not None and re.search(reason, job.unknown_reason), job.unknown_reason
+    assert "outcome unknown (could not read the job file on host1: " in job.describe()
+    assert job.job_file == "<not read>"
+
+
+def test_the_controllers_last_word_stands_when_the_file_cannot_be_read():
+    kept = _fire_and_forget("j2.10")
+    kept.poll, kept.final_event, kept.final_failed = 5, {"rc": 0, "stdout": "kept", "finished": 1}, False
+    reaped = _reaped_job(TIMEOUT)
+    never_seen = _fire_and_forget("j3.10")
+    read_outcomes([kept, reaped, never_seen], [FakeTarget(HostStartError("a helper script failed on host1"))])
+    assert (kept.outcome, kept.unknown_reason, kept.result) == ("ok", None, kept.final_event)
+    assert (reaped.outcome, reaped.unknown_reason) == ("timeout", None)
+    assert never_seen.outcome == "unknown" and "HostStartError" in str(never_seen.unknown_reason)
+
+
+def test_a_host_without_a_target_or_an_answer_without_the_jid_is_unknown():
+    elsewhere = _fire_and_forget("j1.1", host="localhost")
+    unanswered, answered = _fire_and_forget("j2.1"), _fire_and_forget("j3.1")
+    target = FakeTarget({"j3.1": {"exists": True, "text": '{"rc": 0}', "mtime": None, "alive": False}})
+    read_outcomes([elsewhere, unanswered, answered], [target])
+    assert elsewhere.outcome == "unknown"
+    assert "localhost is not one of the play's hosts" in str(elsewhere.unknown_reason)
+    assert unanswered.outcome == "unknown" and "did not answer for jid j2.1" in str(unanswered.unknown_reason)
+    assert answered.outcome == "ok" and answered.unknown_reason is None
+    assert len(target.calls) == 1  # one exec per host
+
+
+def test_an_answer_that_is_not_an_object_is_unknown():
+    job = _fire_and_forget()
+    read_outcomes([job], [FakeTarget(None)])
+    assert job.outcome == "unknown" and "answered 'None', not a JSON object" in str(job.unknown_reason)
+
+
+def test_a_bug_while_reading_is_not_swallowed():
+    with pytest.raises(RuntimeError, match="a bug in the reader"):
+        read_outcomes([_fire_and_forget()], [FakeTarget(RuntimeError("a bug in the reader"))])
+
+
+def test_a_later_read_clears_an_old_unknown_reason():
+    job = _fire_and_forget()
+    settle_unread(job, "could not read the job file on host1: HostStartError: gone")
+    settle(job, {"exists": True, "text": '{"rc": 2, "failed": true}', "mtime": None, "alive": False})
+    assert (job.outcome, job.unknown_reason) == ("failed", None)
+
+
+def test_reading_job_files_is_logged(caplog):
+    caplog.set_level(logging.DEBUG, logger="pytest_asyncplay.ledger")
+    read_outcomes([_fire_and_forget()], [FakeTarget(HostStartError("a helper script failed on host1"))])
+    messages = [r.getMessage() for r in caplog.records if r.name == "pytest_asyncplay.ledger"]
+    assert any(m.startswith("job files on host1 could not be read: HostStartError") for m in messages), messages
+    assert any(m.startswith("job j1.10 on host1 settled: outcome unknown (could not read") for m in messages)

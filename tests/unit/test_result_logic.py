@@ -17,6 +17,7 @@ from pytest_asyncplay import (
 )
 from pytest_asyncplay.assertions import location_matches
 from pytest_asyncplay.audit.reap import judge, stops_probe
+from pytest_asyncplay.audit.report import merge, tally, to_markdown
 from pytest_asyncplay.faults import FaultRecord
 from pytest_asyncplay.result import (
     FailureAccount,
@@ -77,7 +78,7 @@ def test_assert_play_failed_accepts_the_task_whose_reap_failed():
 def test_assert_play_ok_prints_the_evidence():
     result = make(jobs=[job("host2", "j2.1", "failed")], events=[reap_failed()],
                   faults=[FaultRecord("kill_job", True, 0.5, "host2", "j2.1", "SIGKILL to [42]")])
-    with pytest.raises(AssertionError) as info:
+    with pytest.raises(AssertionError, match=r"^the play failed \(rc=2\) but was expected to pass") as info:
         assert_play_ok(result)
     text = str(info.value)
     for needle in ("rc=2", "host2: changed=0 failures=1", '"wait for job" (/r/site.yml:12) failed on host2',
@@ -293,3 +294,60 @@ def test_verdict_with_a_rescue():
     assert judge(played(2, [rescued]), RESCUABLE)[0] == "surfaced"
     # nothing else failed, yet rc 2: the rescue itself failed the play (end_play in a rescue, up to 2.17)
     assert judge(played(2, [rescued], failed_hosts=()), RESCUABLE)[0] == "surfaced"
+
+
+# ---- an unknown outcome (a job file nobody could read) is refused, never a pass ----------------------------
+REASON = "could not read the job file on host1: HostStartError: a helper script failed on host1 (exit 137)"
+
+
+def unknown_job(host="host1", jid="j1.1"):
+    return AsyncJob(task="compress logs", host=host, jid=jid, async_timeout=30, poll=0, item=None,
+                    outcome="unknown", unknown_reason=REASON)
+
+
+def test_assert_no_swallowed_failures_refuses_an_unknown_outcome_with_the_job_and_reason():
+    result = make(rc=0, jobs=[job("host2", "j2.1", "ok"), unknown_job()])
+    assert result.swallowed_failures == [] and result.unknown_jobs == [result.jobs[1]]
+    with pytest.raises(AssertionError, match=(
+            r'^1 job\(s\) have an unknown outcome, so this assertion cannot be decided:\n'
+            r'  "compress logs" on host1: jid j1\.1, outcome unknown \(could not read the job file on host1: '
+            r'HostStartError: a helper script failed on host1 \(exit 137\)\), reaped=False\n'
+            r'Hint: the job file could not be read after the play')):
+        assert_no_swallowed_failures(result)
+
+
+def test_helpers_that_do_not_read_outcomes_still_decide_beside_an_unknown_job():
+    """rc, counted failures and reaps come from the event stream, which an unread job file does not change."""
+    assert_play_ok(make(rc=0, jobs=[unknown_job()]))
+    assert_play_failed(make(jobs=[unknown_job("host2", "j2.1")], events=[reap_failed()]), task="compress logs")
+    with pytest.raises(AssertionError, match="1 fire-and-forget job"):
+        assert_all_jobs_reaped(make(rc=0, jobs=[unknown_job()]))
+
+
+def test_the_summary_shows_why_an_outcome_is_unknown():
+    text = make(rc=0, jobs=[unknown_job()]).summary()
+    assert "async jobs (1 with an unknown outcome):" in text
+    assert f"outcome unknown ({REASON})" in text and "job file: <not read>" in text
+
+
+@pytest.mark.parametrize(("rc", "failures", "otherwise"), [
+    (2, [failure(6.0, jid="j5.1")], "surfaced"),
+    (0, [], "swallowed"),
+])
+def test_verdict_not_proven_when_a_job_outcome_is_unknown(rc, failures, otherwise):
+    result = played(rc, failures, failed_hosts=("host1",) if rc else ())
+    assert judge(result, RESCUABLE)[0] == otherwise
+    result.jobs = [unknown_job(), unknown_job("host2", "j2.1")]
+    verdict, why = judge(result, RESCUABLE)
+    assert verdict == "not-proven"
+    assert why.startswith(f'the outcome of "compress logs" on host1: jid j1.1, outcome unknown ({REASON}), '
+                          "reaped=False (and 1 more) is unknown, so the run proves nothing; Hint: "), why
+
+
+def test_a_not_proven_row_fails_the_audit_report():
+    record = {"playbook": "site.yml", "where": "site.yml:4", "task": "compress logs", "kind": "killed",
+              "verdict": "not-proven", "message": f"not proven: the outcome of ... is unknown ({REASON})"}
+    (row,) = merge([record])
+    assert not row.passed and not row.disagreement
+    assert "1 not-proven" in tally([row])
+    assert REASON in to_markdown([row])
