@@ -2,9 +2,9 @@
 measured in one process, and ratios between variants measured in the same run (the machine is noisy).
 
     .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit lint]
-    .venv/bin/python benchmarks/bench.py --runs 20 --load 4 stress
+    .venv/bin/python benchmarks/bench.py --runs 12 --load 2 --hosts 8 stress
 
-``stress`` (not in the default set) plays each job fault ``--runs`` times on 4 hosts at once, on a CPU
+``stress`` (not in the default set) plays each job fault ``--runs`` times on ``--hosts`` hosts at once (default 4), on a CPU
 saturated by ``--load`` busy processes, and counts how often a job ends as the fault promises.
 """
 
@@ -132,6 +132,7 @@ def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[s
         for name, (make, extra, promised) in cases.items():
             outcomes: dict[str, int] = {}
             froze_runner = 0
+            took: list[float] = []
             for _ in range(runs):
                 pool.reset(targets)
                 result = runner.run(playbook, faults=[make()], extra_vars=extra)
@@ -140,9 +141,12 @@ def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[s
                     key = job.outcome if job.jid in applied else "fault not applied"
                     outcomes[key] = outcomes.get(key, 0) + 1
                 froze_runner += sum("SIGSTOP to the runner" in r.detail for r in result.faults)
+                took += [r.took for r in result.faults if r.applied and r.took is not None]
             jobs = sum(outcomes.values())
             results[name] = {"promised": promised, "jobs": jobs, "outcomes": outcomes,
                              "promised_rate": round(outcomes.get(promised, 0) / jobs, 3),
+                             "not_applied": outcomes.get("fault not applied", 0),
+                             "moment_to_effect_s": summary(took) if took else None,
                              **({"froze_the_runner": froze_runner} if name.startswith("slow") else {})}
     finally:
         for process in busy:
@@ -217,6 +221,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--load", type=int, default=2 * (os.cpu_count() or 1),
                         help="busy processes during stress (default: two per CPU)")
+    parser.add_argument("--hosts", type=int, default=4, help="hosts that launch their jobs at once during stress")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.which = args.which or kinds
@@ -238,7 +243,7 @@ def main() -> None:
             if "faults" in args.which:
                 results["faults"] = bench_faults(pool, max(1, args.runs // 2 + 1))
             if "stress" in args.which:
-                results["stress"] = bench_stress(pool, args.runs, args.load)
+                results["stress"] = bench_stress(pool, args.runs, args.load, args.hosts)
     if "audit" in args.which:
         results["audit"] = bench_audit(max(1, args.runs // 2))
     text = json.dumps(results, indent=2)

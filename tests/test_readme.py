@@ -90,3 +90,17 @@ def test_the_workflow_snippet() -> None:
     assert any(f"{report}.md" in r and "GITHUB_STEP_SUMMARY" in r for r in runs)
     junit = next(a.split("=", 1)[1] for a in audit if a.startswith("--junitxml="))
     assert any(step.get("with", {}).get("path") == junit for step in job["steps"])
+
+
+def test_troubleshooting_names_every_error_class() -> None:
+    import inspect
+
+    from pytest_asyncplay import errors
+
+    section = README[README.index("## Troubleshooting"):]
+    section = section[:section.index("\n## ", 1)]
+    classes = [name for name, cls in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(cls, errors.AsyncplayError) and cls is not errors.AsyncplayError]
+    assert len(classes) >= 8
+    missing = [name for name in classes if f"| `{name}` |" not in section]
+    assert missing == [], f"add a Troubleshooting row (when, fix) for {missing}"
