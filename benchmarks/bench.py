@@ -4,8 +4,8 @@ measured in one process, and ratios between variants measured in the same run (t
     .venv/bin/python benchmarks/bench.py [--runs 5] [--out benchmarks/results.json] [hosts play faults audit lint]
     .venv/bin/python benchmarks/bench.py --runs 12 --load 2 --hosts 8 stress
 
-``stress`` (not in the default set) plays each job fault ``--runs`` times on ``--hosts`` hosts at once (default 4), on a CPU
-saturated by ``--load`` busy processes, and counts how often a job ends as the fault promises.
+``stress`` (not in the default set) plays each job fault ``--runs`` times on ``--hosts`` hosts at once (default 4),
+on a CPU saturated by ``--load`` busy processes, and counts how often a job ends as the fault promises.
 """
 
 from __future__ import annotations

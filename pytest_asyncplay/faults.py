@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from .agent import AgentError, HostAgent, start_agent
 from .errors import FaultError
 from .ledger import AsyncJob
 
@@ -95,6 +96,33 @@ class FaultContext:
         self._at_close: list[Callable[[], None]] = []
         self._closing = False
         self._closed = False
+        self._agents: dict[str, Optional[HostAgent]] = {}
+
+    def warm(self, host: str) -> None:
+        """Start ``host``'s helper (on its lane, before any action there) so the first fault needs no exec."""
+        def start() -> None:
+            self._agent(host)
+
+        self.submit(host, start)
+
+    def _agent(self, host: str) -> Optional[HostAgent]:
+        if host not in self._agents:
+            self._agents[host] = start_agent(self.targets[host])  # only ever on the host's own lane
+        return self._agents[host]
+
+    def hostside(self, host: str, command: str, *args: str) -> Any:
+        """``Target.hostside`` through the host's kept-running helper when it answers, else one docker exec.
+
+        Call it from the host's lane (fault actions are)."""
+        agent = self._agent(host)
+        if agent is not None:
+            try:
+                return agent.call(command, *args)
+            except AgentError as exc:
+                log.debug("%s; using docker exec from now on", exc)
+                agent.close()
+                self._agents[host] = None
+        return self.targets[host].hostside(command, *args)
 
     def elapsed(self) -> float:
         """Seconds since the play started."""
@@ -175,6 +203,9 @@ class FaultContext:
                 lane.queue.put(None)
         for lane in lanes:
             lane.thread.join(max(0.0, deadline - time.monotonic()))
+        for agent in self._agents.values():
+            if agent is not None:
+                agent.close()
 
 
 # --------------------------------------------------------------------------------------------- moments
@@ -359,6 +390,9 @@ class JobFault(Fault):
     def start(self, ctx: FaultContext) -> None:
         self._runs: list[str] = []  # task uuids of the task's runs, in the order they launched jobs
         super().start(ctx)
+        for host in ctx.targets:
+            if self.wants(host):
+                ctx.warm(host)
 
     def _run_index(self, job: AsyncJob) -> int:
         if job.task_uuid not in self._runs:
@@ -384,7 +418,7 @@ class JobFault(Fault):
         return [lambda found=found: self._signal(ctx, target, found, at) for found in jobs]  # type: ignore[misc]
 
     def _signal(self, ctx: FaultContext, target: Target, found: AsyncJob, at: float) -> list[FaultRecord]:
-        answer = target.hostside("signal", found.jid, self.action)  # one exec: finds the job's processes, signals
+        answer = ctx.hostside(target.name, "signal", found.jid, self.action)  # finds the job's processes, signals
         signalled = answer.get("signalled", [])
         record = FaultRecord(
             self.name, bool(signalled), at, target.name, found.jid,
@@ -448,7 +482,7 @@ class SlowJob(JobFault):
         def resume() -> None:
             early = ctx.elapsed() < due - 0.05  # the play ended first: resume now, never leave the job frozen
             try:
-                answer = target.hostside("signal", job.jid, "cont")
+                answer = ctx.hostside(target.name, "signal", job.jid, "cont")
             except Exception as exc:  # the host may be gone (a restart, the end of the session)
                 record.detail += f"; the SIGCONT failed: {exc!r} (the job may still be frozen)"
                 log.warning("slow_job: SIGCONT to jid %s on %s failed: %r", job.jid, target.name, exc)

@@ -12,6 +12,8 @@ Commands:
                                      job file stays "started" forever
                              stop / cont   freeze / resume the runner's group except the runner
                                      (or the runner itself: see ``plan``)
+  serve                      read commands (JSON lists, one per line) from stdin and answer each with
+                             one JSON line, until stdin closes (see ``agent.HostAgent``)
 Stdlib only; Python 3.5+ (the oldest target Python ansible-core 2.15 supports).
 """
 import glob
@@ -175,17 +177,39 @@ def send(jid, action):
     return answer
 
 
-def main(argv):
-    command = argv[1]
+def run(argv):
+    command = argv[0]
     if command == "reset":
-        answer = reset()
-    elif command == "jobs":
-        answer = jobs(argv[2])
-    elif command == "signal":
-        answer = send(argv[2], argv[3])
-    else:
-        raise SystemExit("unknown command %r" % command)
-    sys.stdout.write(json.dumps(answer) + "\n")
+        return reset()
+    if command == "jobs":
+        return jobs(argv[1])
+    if command == "signal":
+        return send(argv[1], argv[2])
+    raise SystemExit("unknown command %r" % command)
+
+
+def serve():
+    """Answer commands read from stdin, one JSON list per line, with one JSON line each, until stdin closes.
+
+    Kept running for a play with job faults, so a fault costs a pipe round trip, not a process start.
+    """
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        try:
+            answer = {"ok": run(json.loads(line))}
+        except BaseException as exc:  # the caller raises it; the agent keeps serving
+            answer = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+def main(argv):
+    if argv[1] == "serve":
+        serve()
+        return
+    sys.stdout.write(json.dumps(run(argv[1:])) + "\n")
 
 
 if __name__ == "__main__":

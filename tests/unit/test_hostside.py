@@ -123,3 +123,19 @@ def test_vanish_kills_every_process_of_the_job_even_mid_fork():
 
 def test_stop_of_a_job_whose_runner_is_gone_signals_nothing():
     assert plan([WATCHDOG], "stop") == ([], {"watchdog": 605, "runner": None, "froze": None})
+
+
+def test_serve_answers_each_command_line_and_survives_a_bad_one():
+    import json
+    import subprocess
+    import sys
+
+    script = Path(pytest_asyncplay.__file__).parent / "data" / "hostside.py"
+    lines = [["signal", "j1.2", "kill"], ["no-such-command"], ["signal", "j3.4", "stop"]]
+    done = subprocess.run([sys.executable, str(script), "serve"], capture_output=True, timeout=30,
+                          input="".join(json.dumps(line) + "\n" for line in lines), text=True)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 0, done.stderr  # stdin closed: the loop ended on its own
+    assert answers[0] == {"ok": {"watchdog": None, "runner": None, "froze": None, "signalled": []}}
+    assert answers[1] == {"error": "SystemExit: unknown command 'no-such-command'"}
+    assert answers[2]["ok"]["signalled"] == []
