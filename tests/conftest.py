@@ -34,9 +34,16 @@ def examples() -> Path:
 _HOST_FIXTURES = frozenset({"asyncplay", "asyncplay_hosts", "asyncplay_pool"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that asks for hosts needs Docker: mark it ``docker`` (tests that start hosts in a subprocess
-    carry the mark themselves)."""
+    carry the mark themselves). ``slow`` tests are opt-in: deselected unless the ``-m`` expression names
+    ``slow`` (``-m slow``, ``-m "slow and docker"``, ...)."""
     for item in items:
         if _HOST_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.docker)
+    if "slow" in (config.option.markexpr or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]

@@ -103,19 +103,48 @@ def test_hosts_are_reused_and_reset_between_tests(asyncplay_hosts, asyncplay, as
         assert "No such file" in leftovers
 
 
-@pytest.fixture
-def removed_after_test(asyncplay_pool):
-    """Set up before the hosts, torn down after them: checks the containers listed in it are gone."""
-    ids: list[str] = []
-    yield ids
-    present = {c.id for c in asyncplay_pool.client.containers.list(all=True)}
-    assert ids and not set(ids) & present
+FRESH_SESSION = """
+    from pathlib import Path
+
+    import pytest
+
+    SEEN = Path(__file__).with_name("seen.txt")
 
 
-@pytest.mark.asyncplay(fresh=True)
-def test_fresh_hosts_are_new_and_removed_after(removed_after_test, asyncplay_hosts, asyncplay_pool):
-    (host,) = asyncplay_hosts
-    removed_after_test.append(host.container_id)
+    def test_1_reused(asyncplay_hosts):
+        SEEN.write_text(asyncplay_hosts[0].container_id + "\\n")
+
+
+    @pytest.mark.asyncplay(fresh=True)
+    def test_2_fresh(asyncplay_hosts, asyncplay_pool):
+        (host,) = asyncplay_hosts
+        assert host.container_id not in SEEN.read_text().split()
+        assert asyncplay_pool.client.containers.get(host.container_id).status == "running"
+        with SEEN.open("a") as seen:
+            seen.write(host.container_id + "\\n")
+
+
+    def test_3_after_the_fresh_test(asyncplay_pool):
+        reused, fresh = SEEN.read_text().split()
+        present = {c.id for c in asyncplay_pool.client.containers.list(all=True)}
+        assert fresh not in present and reused in present
+"""
+
+
+@pytest.mark.docker  # starts hosts in a subprocess
+def test_fresh_hosts_are_new_and_removed_after(pytester):
+    # "after" is after the fresh test's own teardown, so a test of its own cannot see it: a real session
+    # plays reused hosts, then fresh ones, then checks the fresh container is gone while the session goes on
+    from helpers import orphans
+
+    pytester.makepyfile(test_fresh=FRESH_SESSION)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_1_reused PASSED*", "*test_2_fresh PASSED*",
+                                 "*test_3_after_the_fresh_test PASSED*"])
+    reused, fresh = (pytester.path / "seen.txt").read_text().split()
+    assert reused != fresh  # fresh hosts are new containers, not the reused ones reset
+    assert orphans() == []  # and the session removed the rest at its end
 
 
 def test_concurrent_reapers_remove_dead_owners_containers_without_tripping(asyncplay_pool, asyncplay_hosts):
@@ -133,4 +162,25 @@ def test_concurrent_reapers_remove_dead_owners_containers_without_tripping(async
     assert set(ids) <= {i for removed in results for i in removed}
     assert not client.api.containers(all=True, filters={"label": f"{LABEL}=orphan-test"})
     mine = client.api.containers(all=True, filters={"label": f"{LABEL}={asyncplay_pool.session_id}"})
-    assert mine  # live owners' containers are untouched
+    assert asyncplay_hosts[0].container_id in {c["Id"] for c in mine}  # live owners' containers are untouched
+
+
+def test_a_start_where_several_hosts_fail_names_each_and_removes_the_ones_that_started(asyncplay_pool, tmp_path):
+    from pytest_asyncplay.errors import HostStartError
+    from pytest_asyncplay.targets import HostPool
+
+    pool = HostPool(tmp_path, base=asyncplay_pool.base, image=asyncplay_pool.image, client=asyncplay_pool.client)
+    real_start_one, started = pool._start_one, []
+
+    def start_one(name, image):
+        if name.startswith("bad"):
+            raise HostStartError(f"{name} refused to start", "none")
+        started.append(real_start_one(name, image))
+        return started[-1]
+
+    pool._start_one = start_one
+    with pytest.raises(HostStartError, match=r"(?s)2 of 3 hosts did not start.*- bad1: bad1 refused.*- bad2: bad2"):
+        pool.start(["good", "bad1", "bad2"])
+    (good,) = started
+    present = {c["Id"] for c in pool.client.api.containers(all=True, filters={"label": f"{LABEL}={pool.session_id}"})}
+    assert good.container_id not in present and not present

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_asyncplay import PlaybookNotFoundError, assert_play_failed, assert_play_ok
+from pytest_asyncplay import PlaybookNotFoundError, PlaybookRunner, assert_play_failed, assert_play_ok
 from pytest_asyncplay.versions import check_mode_runs_async
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 
 
 def messages(result, task):
@@ -34,9 +34,33 @@ def test_limit(asyncplay):
     assert set(result.stats) == {"host2"}
 
 
-def test_relative_path_resolves_against_the_test_folder_then_rootdir(asyncplay):
-    assert_play_ok(asyncplay.run("example_playbooks/keep_alive.yml"))  # from the rootdir
-    assert_play_ok(asyncplay.run("playbooks/facts.yml", tags="greeting"))  # from this folder
+WHERE = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: where
+      ansible.builtin.debug:
+        msg: "from {where}"
+"""
+
+
+def test_relative_path_resolves_against_the_test_folder_then_rootdir(asyncplay, asyncplay_hosts, tmp_path):
+    assert (asyncplay.search, asyncplay.rootdir) == ([HERE], HERE.parent)
+    rooted = asyncplay.run("example_playbooks/keep_alive.yml")  # only under the rootdir
+    assert_play_ok(rooted)
+    assert rooted.playbook == HERE.parent / "example_playbooks" / "keep_alive.yml"
+    local = asyncplay.run("playbooks/facts.yml", tags="greeting")  # only in this folder
+    assert_play_ok(local)
+    assert local.playbook == HERE / "playbooks" / "facts.yml"
+    # a path that exists in both: the test folder's file is played
+    for where in ("folder", "root"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "site.yml").write_text(WHERE.format(where=where))
+    both = PlaybookRunner(asyncplay_hosts, search=[tmp_path / "folder"], rootdir=tmp_path / "root",
+                          workdir=tmp_path / "runs").run("site.yml")
+    assert_play_ok(both)
+    assert both.playbook == (tmp_path / "folder" / "site.yml").resolve()
+    assert messages(both, "where") == ["from folder"]
 
 
 def test_missing_playbook_names_the_path(asyncplay):

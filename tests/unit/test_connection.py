@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_until
 
 from pytest_asyncplay.connection import Relay
 
@@ -76,12 +77,6 @@ class Server:
         finally:
             gone.set()
 
-    def wait_accepted(self, n):
-        deadline = time.monotonic() + TIMEOUT
-        while self.accepted < n and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return self.accepted
-
     def close(self):
         self._stop.set()
         self._thread.join(TIMEOUT)
@@ -113,6 +108,11 @@ def server(server_factory):
 
 @pytest.fixture
 def relay_factory():
+    """Started relays, closed after the test; a relay whose thread died errors the test at teardown.
+
+    That teardown check is a guard on top of each test's own assertions (a crash in the relay thread
+    would otherwise only be logged), never the check a test is named for.
+    """
     relays = []
 
     def make(upstream, listen_port=0, **tunables):
@@ -185,15 +185,6 @@ def refused(port):
         return closed_without_data(sock)
 
 
-def wait_for(predicate, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def test_bytes_flow_both_ways(server_factory, relay_factory, clients):
     up = server_factory(banner=BANNER)
     relay = relay_factory(up.address)
@@ -214,12 +205,14 @@ def test_large_transfer_intact_with_back_pressure(server, relay_factory, clients
     payload = os.urandom(4 * 1024 * 1024)
     sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
     sender.start()
-    time.sleep(0.3)  # nobody reads the echo yet: the relay must stop reading instead of buffering it all
-    assert relay._stalls > 0
+    # nobody reads the echo yet: the relay must stop reading a side instead of buffering it all
+    assert wait_until(lambda: relay.backpressure["stalls"] > 0, TIMEOUT), relay.backpressure
     received = recv_exactly(sock, len(payload))
     sender.join(TIMEOUT)
+    assert not sender.is_alive()
     assert hashlib.sha256(received).hexdigest() == hashlib.sha256(payload).hexdigest()
-    assert relay._peak <= relay.buffer_limit + 64 * 1024
+    # a buffer stops growing at the limit; one read (64 KiB at most) may land on top of it
+    assert 0 < relay.backpressure["peak"] <= relay.buffer_limit + 64 * 1024, relay.backpressure
 
 
 def test_half_close_keeps_the_other_direction(server_factory, relay_factory, clients):
@@ -230,7 +223,7 @@ def test_half_close_keeps_the_other_direction(server_factory, relay_factory, cli
     assert recv_exactly(sock, 5) == b"hello"
     sock.shutdown(socket.SHUT_WR)
     assert recv_all(sock) == b"BYE"  # the reply after our EOF arrives, then the server's EOF
-    assert wait_for(lambda: relay.live == 0)  # both directions done: the pair is closed
+    assert wait_until(lambda: relay.live == 0, TIMEOUT)  # both directions done: the pair is closed
 
 
 def test_reset_closes_live_pairs_and_new_ones_work(server_factory, relay_factory, clients):
@@ -244,7 +237,7 @@ def test_reset_closes_live_pairs_and_new_ones_work(server_factory, relay_factory
     assert relay.live == 0
     assert relay.resets == 3
     for sock in old:
-        with pytest.raises(ConnectionResetError):
+        with pytest.raises(ConnectionResetError, match="reset by peer"):
             sock.recv(1)
     for gone in up.closed_by_peer:
         assert gone.wait(TIMEOUT)  # the upstream side saw its connection end
@@ -267,7 +260,7 @@ def test_down_refuses_new_connections_for_the_window(server_factory, relay_facto
     assert closed_without_data(live)
     assert refused(relay.port)
     assert relay.refused == 1
-    assert wait_for(lambda: not relay.is_down, timeout=2.0)
+    assert wait_until(lambda: not relay.is_down, 2.0)
     assert time.monotonic() - started >= 1.0
     after = clients(relay.port)
     assert recv_exactly(after, len(BANNER)) == BANNER
@@ -304,7 +297,7 @@ def test_down_zero_is_a_plain_reset(server, relay_factory, clients):
 def test_down_rejects_bad_seconds(server, relay_factory):
     relay = relay_factory(server.address)
     for bad in (-1, float("nan"), float("inf")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"down\(seconds\) needs a finite number >= 0"):
             relay.down(bad)
 
 
@@ -316,7 +309,7 @@ def test_refusing_upstream_closes_the_client_promptly(relay_factory, clients):
         started = time.monotonic()
         assert refused(relay.port)
         assert time.monotonic() - started < 1.0
-        assert wait_for(lambda: relay.upstream_failures == 1)
+        assert wait_until(lambda: relay.upstream_failures == 1, TIMEOUT)
         assert relay.live == 0
 
 
@@ -331,7 +324,7 @@ def test_many_concurrent_connections_then_close_frees_the_port(server, clients):
         assert relay.live == 50
         for sock in socks[:10]:
             sock.close()
-        assert wait_for(lambda: relay.live == 40)
+        assert wait_until(lambda: relay.live == 40, TIMEOUT)
     finally:
         relay.close()
     relay.close()  # idempotent
@@ -346,7 +339,7 @@ def test_many_concurrent_connections_then_close_frees_the_port(server, clients):
         sock = clients(same_port.port)
         sock.sendall(b"ok")
         assert recv_exactly(sock, 2) == b"ok"
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=f"relay on port {relay.port} is closed"):
         relay.start()
     assert relay.reset() == 0
 
@@ -377,6 +370,7 @@ def test_reset_from_many_threads_at_once(server, relay_factory, clients):
         thread.start()
     for thread in threads:
         thread.join(TIMEOUT)
+    assert len(results) == 8  # every caller got an answer: none hung
     assert sorted(results, reverse=True)[0] == 5
     assert sum(results) == 5
     assert relay.resets == 5
