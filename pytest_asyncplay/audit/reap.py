@@ -98,8 +98,12 @@ def _hit_since(records: Sequence[FaultRecord]) -> dict[str, float]:
 def caused_by_fault(failure: TaskFailure, records: Sequence[FaultRecord]) -> bool:
     """Whether a counted failure may be the fault's doing: on a host the fault hit, seen after it applied there.
 
-    A failure before the fault, or on another host, cannot be (a failure without a time is never taken).
+    A failure before the fault, or on another host, cannot be (a failure without a time is never taken). Nor
+    can an unreachable host: the audit's faults (kill, vanish, freeze) act on the job's processes, never on
+    SSH, so a host that stops answering (a loaded controller's SSH timeout) is not the job's failure surfacing.
     """
+    if failure.unreachable:
+        return False
     at = _hit_since(records).get(failure.host)
     return at is not None and failure.at is not None and failure.at >= at
 
@@ -148,7 +152,7 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
     if result.ok:
         return "swallowed", f"the play still finished rc={result.rc}"
     caused = [f for f in result.failures if caused_by_fault(f, result.faults)]
-    bad_hosts = result.failed_hosts | result.unreachable_hosts
+    bad_hosts = result.failed_hosts  # not unreachable_hosts: a job fault never makes a host unreachable
     decisive = [f for f in caused if fails_the_play(f, rescuable) or f.host in bad_hosts]
     if not decisive and caused and len(caused) == len(result.failures):
         decisive = caused

@@ -235,11 +235,11 @@ def played(rc, failures, faults=(KILL,), failed_hosts=("host1",), timed_out=Fals
     (failure(6.0, jid="j5.1"), True),                 # the job's reap failed after the kill
     (failure(5.0), True),                             # at the very moment the fault applied (same clock tick)
     (failure(6.0, task="later task"), True),          # any counted failure on the hit host after the fault
-    (failure(6.0, unreachable=True), True),           # the host became unreachable
+    (failure(6.0, unreachable=True), False),          # unreachable: a job fault never touches SSH
     (failure(4.9), False),                            # before the fault: not its doing
     (failure(6.0, host="host2"), False),              # another host
     (failure(6.0, path="/r/site.yml:30"), False),     # a rescue may still catch it
-    (failure(6.0, path="/r/site.yml:30", unreachable=True), True),  # no rescue catches an unreachable host
+    (failure(6.0, path="/r/site.yml:30", unreachable=True), False),  # not the fault's doing, rescue or not
     (failure(None), False),                           # no time: cannot tell
 ])
 def test_a_probe_stops_early_only_at_a_failure_the_fault_caused(seen, stops):
@@ -255,6 +255,21 @@ def test_a_probe_never_stops_when_the_fault_has_not_applied():
 def test_verdict_surfaced_when_the_play_failed_after_the_fault_on_its_host():
     verdict, why = judge(played(2, [failure(6.0, jid="j5.1")]), RESCUABLE)
     assert verdict == "surfaced" and '"wait for job" (/r/site.yml:12) failed on host1' in why
+
+
+def test_verdict_not_proven_when_the_hit_host_only_became_unreachable():
+    """A false "surfaced" on a loaded machine: SSH to the hit host timed out after the kill. The kill acts on the
+    job's processes, never on SSH, so the failed play proves nothing about the reap."""
+    gone = TaskFailure("wait for job", "host1", "Failed to connect to the host via ssh", True, "/r/site.yml:12",
+                       None, 6.0)
+    result = PlayResult(playbook=Path("/r/site.yml"), rc=4, stats={"host1": {"failures": 0, "unreachable": 1}},
+                        events=[], stdout="", duration=1.0, faults=[KILL], jobs=[], failures=[gone])
+    verdict, why = judge(result, RESCUABLE)
+    assert verdict == "not-proven" and "not because of the fault on host1" in why and "via ssh" in why
+    # with the reap's own failure on the same host, the play did fail because of the fault
+    both = PlayResult(playbook=Path("/r/site.yml"), rc=2, stats={"host1": {"failures": 1}}, events=[], stdout="",
+                      duration=1.0, faults=[KILL], jobs=[], failures=[failure(6.0, jid="j5.1"), gone])
+    assert judge(both, RESCUABLE)[0] == "surfaced"
 
 
 def test_verdict_swallowed_when_the_play_passed():
