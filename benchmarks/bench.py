@@ -126,7 +126,9 @@ def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[s
     }
     targets = pool.start([f"stress{i}" for i in range(1, hosts + 1)])  # jobs launch at once on every host
     runner = PlaybookRunner(targets, workdir=Path(tempfile.mkdtemp(prefix="bench-stress-")))
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+    # each busy process spins only while this process lives: a bench stopped by a signal leaves no load behind
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(load)]
     results: dict[str, Any] = {"load_processes": load, "hosts": hosts}
     try:
         for name, (make, extra, promised) in cases.items():

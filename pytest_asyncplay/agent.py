@@ -66,12 +66,11 @@ class HostAgent:
                 raise AgentError(f"the helper in {self.host} was closed", "start a new HostAgent.")
             try:
                 self._sock.sendall((json.dumps([command, *args]) + "\n").encode())
-                line = self._read_line()
+                answer = json.loads(self._read_line())  # not JSON: the runtime's own error (the exec failed)
             except (OSError, ValueError) as exc:
                 self._close_locked()
                 raise AgentError(f"the helper in {self.host} stopped answering: {exc!r}",
                                  "the host may have restarted; the fault falls back to docker exec.") from exc
-        answer = json.loads(line)
         if "error" in answer:
             raise AgentError(f"the helper in {self.host} failed: {answer['error']}",
                              "this is a bug in pytest-asyncplay's host helper; please report it.")
@@ -102,10 +101,14 @@ class HostAgent:
         if self._closed:
             return
         self._closed = True
-        for closing in (self._sock, self._attached):
+        # the HTTP response docker-py keeps on the attached stream first (closing it later, at garbage
+        # collection, would flush a stream already closed), then the socket: stdin closes, the helper ends
+        response = getattr(self._attached, "_response", None)
+        for closing in (response, self._attached, self._sock):
             try:
-                closing.close()  # stdin closes: the helper's loop ends and the exec exits
-            except OSError:
+                if closing is not None:
+                    closing.close()
+            except (OSError, ValueError):
                 pass
         log.debug("agent in %s closed", self.host)
 

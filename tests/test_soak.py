@@ -1,4 +1,4 @@
-"""Soak: many consecutive plays on the same reused hosts leak nothing, on the controller or on the hosts.
+"""Soak: many consecutive plays on the same reused host leak nothing, on the controller or on the hosts.
 
 Opt-in (``slow``): ``.venv/bin/pytest -m slow -n 0 -rP tests/test_soak.py`` (CI runs it once, in ``.ci/run``).
 """
@@ -97,16 +97,15 @@ def host_leftovers(hosts) -> dict[str, dict[str, list[str]]]:
 def play_once(asyncplay, playbook, index: int) -> float:
     result = asyncplay.run(playbook)
     assert_play_ok(result)
-    for host in ("host1", "host2"):
-        job = result.job("soak job", host=host)
-        assert job.reaped and job.outcome == "ok", f"play {index}: {job.evidence()}"
+    job = result.job("soak job", host="host1")
+    assert job.reaped and job.outcome == "ok", f"play {index}: {job.evidence()}"
     return result.duration
 
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.asyncplay(hosts=2)
-def test_200_plays_on_reused_hosts_leak_nothing(asyncplay, asyncplay_hosts, tmp_path, record_property):
+@pytest.mark.asyncplay(hosts=1)  # one reused host: a leak shows per play, and 200 plays fit CI's budget
+def test_200_plays_on_a_reused_host_leak_nothing(asyncplay, asyncplay_hosts, tmp_path, record_property):
     playbook = tmp_path / "soak.yml"
     playbook.write_text(SOAK_PLAY)
     for index in range(WARMUP):
