@@ -1,13 +1,13 @@
-"""Play a playbook against ``Target``s with ansible-runner and return a ``PlayResult``.
+"""Play a playbook against ``Target``s and return a ``PlayResult``.
 
-ansible-runner drives the real ``ansible-playbook`` and hands each event to us as it happens; the
-job tracker and the faults see them in real time. A companion callback (``data/callback_plugins``)
-adds the two task attributes the stream lacks: ``async`` and ``poll``.
+The real ``ansible-playbook`` runs in its own session (``process.py``) and hands each event to us as
+it happens, in ansible-runner's event format; the job tracker and the faults see them in real time.
+A companion callback (``data/callback_plugins``) adds the two task attributes the stream lacks:
+``async`` and ``poll``.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -26,6 +26,7 @@ import yaml
 from .errors import InventoryError, PlaybookNotFoundError, RelayError
 from .faults import Fault, FaultContext
 from .ledger import JobTracker, read_outcomes
+from .process import display_callback_dir, event_env, run_playbook_process
 from .result import FailureAccount, PlayResult, TaskFailure, stats_from_event
 from .targets import Target
 
@@ -189,8 +190,6 @@ class PlaybookRunner:
         at the first for which it returns True (the reap audit's stops only at a failure after its fault,
         on a host the fault hit, that no rescue may catch). A failure's ``at`` is on the faults' clock.
         """
-        import ansible_runner
-
         path = resolve_playbook(playbook, [*self.search, *([self.rootdir] if self.rootdir else [])])
         check_relays(self.targets)  # before anything starts: a dead relay would fail the play for nothing
         self._runs += 1
@@ -202,11 +201,23 @@ class PlaybookRunner:
         meta_file = run_dir / "asyncplay-meta.jsonl"
         control_dir = Path(tempfile.mkdtemp(prefix="apcp", dir="/tmp"))
         cfg = find_ansible_cfg(path.parent, self.rootdir)
+        command = [_ansible_bin("ansible-playbook"), *(a for i in inventories for a in ("-i", i))]
+        if extra_vars:
+            (run_dir / "extravars.json").write_text(json.dumps(dict(extra_vars)))
+            command += ["-e", f"@{run_dir / 'extravars.json'}"]
+        if limit:
+            command += ["--limit", limit]
+        if tags:
+            command += ["--tags", ",".join(tags) if isinstance(tags, (list, tuple)) else str(tags)]
+        if check:
+            command.append("--check")
+        command.append(str(path))
         envvars = {
-            "PATH": _base_env()["PATH"],
+            **_base_env(),
+            **event_env(run_dir),
             "ASYNCPLAY_META_FILE": str(meta_file),
-            "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(
-                filter(None, [str(CALLBACK_DIR), os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")])),
+            "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, [
+                str(display_callback_dir()), str(CALLBACK_DIR), os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")])),
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
@@ -222,7 +233,7 @@ class PlaybookRunner:
         for fault in faults:
             fault.start(ctx)
 
-        def on_event(event: dict[str, Any]) -> bool:
+        def on_event(event: dict[str, Any]) -> None:
             events.append(event)
             job = tracker.feed(event)
             for fault in faults:
@@ -230,20 +241,14 @@ class PlaybookRunner:
             for failure in account.feed(event, ctx.elapsed()):
                 if stop_on_failure is True or (callable(stop_on_failure) and stop_on_failure(failure)):
                     stop.set()
-            return False
 
         log.debug("play %s starts on %s with %d fault(s)", path.name, ", ".join(t.name for t in self.targets),
                   len(faults))
         started = time.monotonic()
         try:
-            outcome = ansible_runner.run(
-                private_data_dir=str(run_dir), playbook=str(path), inventory=inventories,
-                extravars=dict(extra_vars or {}), limit=limit,
-                tags=",".join(tags) if isinstance(tags, (list, tuple)) else tags,
-                cmdline="--check" if check else None, envvars=envvars, event_handler=on_event,
-                cancel_callback=stop.is_set, quiet=True, timeout=timeout, suppress_env_files=True,
-                project_dir=str(cfg.parent if cfg else path.parent),
-            )
+            outcome = run_playbook_process(command, env=envvars, cwd=cfg.parent if cfg else path.parent,
+                                           events_dir=run_dir, on_event=on_event, should_stop=stop.is_set,
+                                           timeout=timeout)
         finally:
             ctx.close()
             _close_masters(control_dir)
@@ -256,15 +261,14 @@ class PlaybookRunner:
         for event in events:
             if event.get("event") == "playbook_on_stats":
                 stats = stats_from_event(event)
-        stdout_file = run_dir / "artifacts"
-        stdout = "".join(Path(p).read_text(errors="replace") for p in glob.glob(f"{stdout_file}/*/stdout"))
-        rc = outcome.rc if outcome.rc is not None else -1
-        if stop.is_set() and rc == 254 and outcome.status == "canceled":
-            rc = 2
+        (run_dir / "stdout").write_text(outcome.stdout)
+        # a play stopped at a failure ends as ansible-playbook's own "a host failed" (2); a timed-out one as
+        # ansible-runner's 254, as before
+        rc = {"stopped": 2, "timeout": 254}.get(outcome.status, outcome.rc)
         from .versions import ansible_core_version
 
         result = PlayResult(
-            playbook=path, rc=rc, stats=stats, events=events, stdout=stdout, duration=duration,
+            playbook=path, rc=rc, stats=stats, events=events, stdout=outcome.stdout, duration=duration,
             faults=[r for f in faults for r in f.finish(ctx)], jobs=tracker.jobs,
             timed_out=outcome.status == "timeout", ansible_version=".".join(map(str, ansible_core_version())),
             failures=account.failures,
