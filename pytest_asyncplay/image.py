@@ -5,6 +5,10 @@ present locally it is pulled (unless pulling is switched off); when it cannot be
 ``debootstrap`` is available, a minimal Debian with the needed packages is bootstrapped and imported
 as a stand-in for the base, so the build itself needs no network. A machine-wide file lock makes
 sure exactly one process (one pytest-xdist worker, one CI job) builds.
+
+With ``DOCKER_HOST`` at another engine, the images are made there: the target image (or else its base)
+is copied from the local engine when it has it (``docker save | docker load``, streamed, ids kept, so
+the content hash is the same), else the base is pulled there or debootstrapped here and imported there.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -36,6 +41,9 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DATA_DIR = Path(__file__).parent / "data"
 CONTEXT_FILES = ("Dockerfile", "sshd_config", "entrypoint.sh")
 PULL_POLICIES = ("auto", "never")
+#: The engine images are copied from when the one in use lacks them (``DOCKER_HOST`` syntax).
+IMAGE_SOURCE_ENV = "ASYNCPLAY_IMAGE_SOURCE"
+DEFAULT_IMAGE_SOURCE = "unix:///var/run/docker.sock"
 
 
 def cache_dir() -> Path:
@@ -51,7 +59,7 @@ def docker_client() -> docker.DockerClient:
     import docker
 
     try:
-        client = docker.from_env(timeout=120)
+        client = docker.from_env(timeout=120, max_pool_size=64)  # one connection per parallel host start
         client.ping()
     except docker.errors.DockerException as exc:
         raise DockerUnavailableError(
@@ -146,11 +154,72 @@ def bootstrap_base(client: docker.DockerClient, base: str) -> str:
     return str(client.images.get(f"{BASE_REPOSITORY}:{suite}").id)
 
 
+def image_source(client: docker.DockerClient) -> Optional[docker.DockerClient]:
+    """The engine to copy images from (``$ASYNCPLAY_IMAGE_SOURCE``, default the local socket; ``none``: no
+    copies) when it answers and is not ``client``'s own engine; else None."""
+    import docker
+
+    url = os.environ.get(IMAGE_SOURCE_ENV, DEFAULT_IMAGE_SOURCE)
+    if url.startswith("unix://") and not os.path.exists(url[len("unix://"):]):
+        return None
+    try:
+        source = docker.DockerClient(base_url=url, timeout=600)
+        if _identity(source) == _identity(client):
+            source.close()
+            return None
+    except docker.errors.DockerException:
+        return None
+    return source
+
+
+def _identity(client: docker.DockerClient) -> tuple[str, str, str]:
+    """What tells engines apart: two on one machine can share an ID (``/etc/docker/key.json``), not a root dir."""
+    info = client.info()
+    return str(info.get("ID")), str(info.get("Name")), str(info.get("DockerRootDir"))
+
+
+def copy_image(source: docker.DockerClient, client: docker.DockerClient, names: Sequence[str]) -> Optional[str]:
+    """Copy the first of ``names`` that ``source`` has onto ``client``'s engine (save → load, streamed, tag
+    and id kept); return its id there, or None when ``source`` has none of them."""
+    import docker
+
+    for name in names:
+        try:
+            source.images.get(name)
+        except docker.errors.ImageNotFound:
+            continue
+        try:
+            client.images.load(source.api.get_image(name, chunk_size=1 << 20))
+            return str(client.images.get(name).id)
+        except docker.errors.DockerException as exc:
+            raise ImageBuildError(
+                f"copying the image {name} to the engine at {client.api.base_url} failed: {exc}",
+                "check the free disk space of that engine (`docker info` on it), or set "
+                f"{IMAGE_SOURCE_ENV}=none to make the image there instead of copying it.",
+            ) from exc
+    return None
+
+
+def _copy_from_source(client: docker.DockerClient, names: Sequence[str]) -> Optional[str]:
+    if os.environ.get(IMAGE_SOURCE_ENV, "") == "none":
+        return None
+    source = image_source(client)
+    if source is None:
+        return None
+    try:
+        return copy_image(source, client, names)
+    finally:
+        source.close()
+
+
 def resolve_base(client: docker.DockerClient, base: str = DEFAULT_BASE, pull: str = "auto") -> str:
-    """Make sure the base (or a stand-in) is present; return its image id."""
+    """Make sure the base (or a stand-in) is present; return its image id. Missing, it is copied from the
+    local engine (when ``client`` is another engine), else pulled, else debootstrapped."""
     if pull not in PULL_POLICIES:
         raise ImageBuildError(f"unknown pull policy {pull!r}", f"use one of {', '.join(PULL_POLICIES)}.")
     found = _find_local(client, base)
+    if found is None:
+        found = _copy_from_source(client, [name for name in (base, stand_in_tag(base)) if name])
     if found is None and pull == "auto":
         found = _pull(client, base)
     return found or bootstrap_base(client, base)
@@ -172,6 +241,8 @@ def ensure_image(
             return tag
         except docker.errors.ImageNotFound:
             pass
+        if _copy_from_source(client, [tag]):  # another engine: the local one may have built it already
+            return tag
         base_ref = base if _has_tag(client, base) else _tag_of(client, base_id)
         context = io.BytesIO()
         with tarfile.open(fileobj=context, mode="w") as tar:

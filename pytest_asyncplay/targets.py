@@ -1,13 +1,17 @@
 """SSH-enabled containers as Ansible hosts: ``Target`` (one host) and ``HostPool`` (all of a session's).
 
 Every container carries the label ``pytest-asyncplay=<session id>`` and the owner's pid and machine,
-publishes sshd on ``127.0.0.1`` only, runs under an init (so async jobs leave no zombies) and has its
-own ed25519 host key, which is pinned in the session's ``known_hosts`` file. A pool made with ``keep=``
-leaves its containers (labelled ``pytest-asyncplay.keep=<keep>``, which ``reap_orphans`` skips) for a human.
+runs under an init (so async jobs leave no zombies) and has its own ed25519 host key (made here, handed to
+the container, pinned in the session's ``known_hosts`` file). sshd is published on ``127.0.0.1`` only for
+the local engine; with ``DOCKER_HOST`` at another engine (``tcp://H:P``, ``ssh://user@H``) it is published
+on ``H`` (or ``ASYNCPLAY_PUBLISH_ADDRESS``), on a port the engine picks, and reached there (``Engine``).
+Ansible always connects to a relay on ``127.0.0.1`` in this process. A pool made with ``keep=`` leaves
+its containers (labelled ``pytest-asyncplay.keep=<keep>``, which ``reap_orphans`` skips) for a human.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -21,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
+from urllib.parse import urlsplit
 
 from .connection import Relay
 from .errors import HostStartError
@@ -37,6 +42,19 @@ KEEP_LABEL = "pytest-asyncplay.keep"
 LOOPBACK = "127.0.0.1"
 DEFAULT_USER = "ansible"
 READY_TIMEOUT = 60.0
+#: Set to publish (and reach) the hosts' SSH ports on this address instead of the one ``DOCKER_HOST`` names.
+PUBLISH_ADDRESS_ENV = "ASYNCPLAY_PUBLISH_ADDRESS"
+AUTHORIZED_KEYS_FILE = "/etc/ssh/asyncplay_authorized_keys"
+#: The container's command, in place of the image's entrypoint script (the same result, minus the ~15
+#: processes that script starts): the host key and the session key from the environment, then sshd.
+#: Shell builtins only; on a restart it writes the same files again.
+BOOT_SCRIPT = (
+    "umask 077 && printf '%s\\n' \"$ASYNCPLAY_HOST_KEY\" > /etc/ssh/ssh_host_ed25519_key"
+    " && umask 022 && printf '%s\\n' \"$ASYNCPLAY_HOST_PUBLIC_KEY\" > /etc/ssh/ssh_host_ed25519_key.pub"
+    f" && printf '%s\\n' \"$ASYNCPLAY_AUTHORIZED_KEY\" > {AUTHORIZED_KEYS_FILE}"
+    " && { [ -d /run/sshd ] || mkdir -p /run/sshd; }"
+    f" && exec /usr/sbin/sshd -D -e -o 'AuthorizedKeysFile {AUTHORIZED_KEYS_FILE} .ssh/authorized_keys'"
+)
 
 HOSTSIDE_SCRIPT = (Path(__file__).parent / "data" / "hostside.py").read_text()
 
@@ -72,6 +90,76 @@ class KeyPair:
         return cls(path, text)
 
 
+def host_key_pair() -> tuple[str, str]:
+    """A new ed25519 host key: ``(private key in OpenSSH PEM, "ssh-ed25519 AAAA...")``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return private.decode().strip(), public.decode().strip()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where the hosts' SSH ports are published and reached: ``address`` on the engine's machine; ``local``
+    for an engine on a local socket (ports are picked here, free on ``address``; else the engine picks)."""
+
+    address: str
+    local: bool
+
+
+def engine_endpoint(client: Optional[docker.DockerClient] = None, docker_host: Optional[str] = None) -> Engine:
+    """The ``Engine`` of ``client`` (else of ``docker_host``, else of ``$DOCKER_HOST``): ``127.0.0.1`` for a
+    local socket, the host of ``tcp://H:P`` or ``ssh://user@H``; ``$ASYNCPLAY_PUBLISH_ADDRESS`` overrides
+    the address. Never an unspecified address (``0.0.0.0``); a local engine only on loopback."""
+    base_url = str(getattr(getattr(client, "api", None), "base_url", "") or "")
+    if base_url.startswith(("http://", "https://")):  # docker-py's form of tcp://H:P
+        url = base_url
+    elif base_url in ("http+docker://localhost", "http+docker://localnpipe"):
+        url = ""
+    else:  # no client, or ssh:// (docker-py keeps only "http+docker://ssh")
+        url = docker_host if docker_host is not None else os.environ.get("DOCKER_HOST", "")
+    parts = urlsplit(url) if "://" in url else None
+    remote = parts is not None and parts.scheme in ("tcp", "ssh", "http", "https") and bool(parts.hostname)
+    address = (parts.hostname or LOOPBACK) if remote and parts is not None else LOOPBACK
+    override = os.environ.get(PUBLISH_ADDRESS_ENV, "").strip()
+    address = _numeric(override or address)
+    if ipaddress.ip_address(address).is_unspecified:
+        raise HostStartError(
+            f"the hosts' SSH ports would be published on {address}, every interface of the engine's machine",
+            f"set {PUBLISH_ADDRESS_ENV} to the one address the engine's machine is reached at (127.0.0.1 for "
+            "a local engine).",
+        )
+    if not remote and not ipaddress.ip_address(address).is_loopback:
+        raise HostStartError(
+            f"{PUBLISH_ADDRESS_ENV}={override} is not a loopback address, and the engine is local: its hosts "
+            "are published on loopback only",
+            f"unset {PUBLISH_ADDRESS_ENV}, or set it to a 127.x.y.z address.",
+        )
+    return Engine(address, local=not remote)
+
+
+def _numeric(address: str) -> str:
+    """``address`` as an IP address (a name is resolved here, IPv4 first)."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(address, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise HostStartError(
+            f"cannot resolve the Docker engine's address {address!r}: {exc}",
+            f"use an IP address in DOCKER_HOST, or set {PUBLISH_ADDRESS_ENV}.",
+        ) from exc
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return str(infos[0][4][0])
+
+
 @dataclass
 class Target:
     """One Ansible host: a container reachable over SSH at ``address:port`` as ``user``."""
@@ -87,6 +175,8 @@ class Target:
     pool: HostPool = field(repr=False, compare=False)
     relay: Relay = field(repr=False, compare=False)
     published_port: int = field(default=0, repr=False, compare=False)
+    #: Where the container's sshd is published (the relay's upstream): 127.0.0.1, or a remote engine's address.
+    published_address: str = field(default=LOOPBACK, repr=False, compare=False)
 
     def exec(self, cmd: Union[str, Sequence[str]], user: str = "root") -> tuple[int, str]:
         """Run ``cmd`` on the host through Docker (not SSH); return ``(exit code, output)``."""
@@ -128,16 +218,20 @@ class Target:
         ]
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
+def free_port(address: str = LOOPBACK) -> int:
+    """A port on ``address`` (default 127.0.0.1) that nothing listens on right now."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
 def wait_for_ssh(address: str, port: int, timeout: float = READY_TIMEOUT) -> None:
-    """Block until an SSH server banner comes back from ``address:port``; raise ``TimeoutError``."""
+    """Block until an SSH server banner comes back from ``address:port``; raise ``TimeoutError``.
+
+    Polls every 5 ms at first, backing off to 50 ms: sshd is usually up 30-100 ms after the start."""
     deadline = time.monotonic() + timeout
+    pause = 0.005
     while True:
         try:
             with socket.create_connection((address, port), timeout=2) as sock:
@@ -148,7 +242,8 @@ def wait_for_ssh(address: str, port: int, timeout: float = READY_TIMEOUT) -> Non
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"no SSH banner from {address}:{port} within {timeout:.0f}s")
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.05)
 
 
 def _process_alive(pid: int) -> bool:
@@ -206,6 +301,11 @@ def reap_orphans(client: docker.DockerClient) -> list[str]:
 class HostPool:
     """All hosts of one session: image, key pair, known_hosts, containers; reuse and reset between tests."""
 
+    #: Hosts ``start`` brings up at once (one thread each: most of a start is waiting for the engine and sshd).
+    max_parallel: int = 32
+    #: Container creates and starts in flight on the engine at once: more only makes it thrash.
+    engine_parallel: int = 8
+
     def __init__(
         self,
         workdir: Path,
@@ -214,6 +314,7 @@ class HostPool:
         client: Optional[docker.DockerClient] = None,
         session_id: Optional[str] = None,
         keep: Optional[str] = None,
+        engine: Optional[Engine] = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -227,6 +328,8 @@ class HostPool:
         self.ssh_config_file = self.workdir / "ssh_config"
         self.ssh_config_file.touch()
         self._lock = threading.Lock()
+        self._engine = engine
+        self._engine_slots = threading.BoundedSemaphore(self.engine_parallel)
         self._targets: dict[str, Target] = {}
         self._host_keys: dict[str, str] = {}
         self._sets: dict[Any, list[Target]] = {}
@@ -245,6 +348,14 @@ class HostPool:
             self._reaped = True
             reap_orphans(self._client)
         return self._client
+
+    @property
+    def engine(self) -> Engine:
+        """Where the hosts' SSH ports are published and reached (from the client, ``DOCKER_HOST`` and
+        ``ASYNCPLAY_PUBLISH_ADDRESS``; see ``engine_endpoint``)."""
+        if self._engine is None:
+            self._engine = engine_endpoint(self.client)
+        return self._engine
 
     @property
     def image(self) -> str:
@@ -272,7 +383,8 @@ class HostPool:
     def start(self, names: Sequence[str], image: Optional[str] = None) -> list[Target]:
         """Start one container per name in parallel; return when every one answers SSH."""
         image = image or self.image
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as executor:
+        self.engine  # noqa: B018 -- resolved once, before the threads (a bad address fails here, once)
+        with ThreadPoolExecutor(max_workers=min(self.max_parallel, max(1, len(names)))) as executor:
             futures = [executor.submit(self._start_one, name, image) for name in names]
             targets: list[Target] = []
             errors: list[tuple[str, Exception]] = []
@@ -305,16 +417,26 @@ class HostPool:
             OWNER_MACHINE_LABEL: socket.gethostname(), HOST_LABEL: name,
             **({KEEP_LABEL: self.keep} if self.keep else {}),
         }
+        private_key, host_key = host_key_pair()  # made here: nothing to read back from the container
+        environment = {"ASYNCPLAY_AUTHORIZED_KEY": self.keys.public_key, "ASYNCPLAY_HOST_KEY": private_key,
+                       "ASYNCPLAY_HOST_PUBLIC_KEY": host_key}
+        engine, api = self.engine, self.client.api
         began = time.monotonic()
-        container = None
+        container_id = ""
+        port: Optional[int] = None
         for attempt in range(6):
-            port = free_port()
+            port = free_port(engine.address) if engine.local else None  # None: the engine picks one
             try:
-                container = self.client.containers.run(
-                    image, detach=True, init=True, name=container_name, hostname=_hostname(name),
-                    labels=labels, environment={"ASYNCPLAY_AUTHORIZED_KEY": self.keys.public_key},
-                    ports={"22/tcp": (LOOPBACK, port)},
-                )
+                with self._engine_slots:
+                    host_config = api.create_host_config(init=True, port_bindings={22: (engine.address, port)})
+                    container_id = str(api.create_container(
+                        image, command=["/bin/sh", "-c", BOOT_SCRIPT], detach=True, name=container_name,
+                        hostname=_hostname(name), labels=labels, environment=environment, ports=[22],
+                        host_config=host_config,
+                    )["Id"])
+                    api.start(container_id)
+                    if port is None:
+                        port = self._published_port(container_id)
                 break
             except docker.errors.APIError as exc:
                 self._remove_by_name(container_name)
@@ -324,47 +446,53 @@ class HostPool:
                     f"container for host {name!r} did not start: {exc}",
                     "check `docker info` and free disk space; the image is " + image,
                 ) from exc
-        assert container is not None
+        assert container_id and port is not None
         relay: Optional[Relay] = None
         try:
-            relay = Relay((LOOPBACK, port)).start()  # Ansible connects here; faults cut connections here
+            relay = Relay((engine.address, port)).start()  # Ansible connects here; faults cut connections here
             wait_for_ssh(LOOPBACK, relay.port)
-            rc, output = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
-            if rc != 0:
-                raise TimeoutError(f"no host key: {output!r}")
         except Exception as exc:
             if relay is not None:
                 relay.close()
             try:
-                logs = container.logs(tail=50).decode(errors="replace")
+                logs = api.logs(container_id, tail=50).decode(errors="replace")
             except docker.errors.DockerException as logs_exc:
                 logs = f"(no logs: {logs_exc})"
-            _remove(self.client, str(container.id))
+            _remove(self.client, container_id)
             raise HostStartError(
-                f"host {name!r} ({container_name}) never answered SSH on {LOOPBACK}:{port}: {exc}\n"
+                f"host {name!r} ({container_name}) never answered SSH on {engine.address}:{port}: {exc}\n"
                 f"container logs:\n{logs}",
                 "look at the logs above; a base image without sshd or a full disk are common causes.",
             ) from exc
-        host_key = " ".join(output.decode().split()[:2])
         target = Target(
             name=name, address=LOOPBACK, port=relay.port, user=DEFAULT_USER,
             identity_file=self.keys.private_key_file, known_hosts_file=self.known_hosts_file,
-            container_id=str(container.id), ssh_config_file=self.ssh_config_file, pool=self,
-            relay=relay, published_port=port,
+            container_id=container_id, ssh_config_file=self.ssh_config_file, pool=self,
+            relay=relay, published_port=port, published_address=engine.address,
         )
         with self._lock:
             self._targets[target.container_id] = target
             self._host_keys[target.container_id] = host_key
-        log.debug("started %s: container %s, ssh on %s:%d (relay for %d), ready in %.1fs", name,
-                  target.container_id[:12], LOOPBACK, relay.port, port, time.monotonic() - began)
+        log.debug("started %s: container %s, ssh on %s:%d (relay for %s:%d), ready in %.2fs", name,
+                  target.container_id[:12], LOOPBACK, relay.port, engine.address, port, time.monotonic() - began)
         return target
+
+    def _published_port(self, container_id: str) -> int:
+        """The host port the engine published the container's sshd on (one inspect)."""
+        bindings = self.client.api.port(container_id, 22) or []
+        for binding in bindings:
+            if binding.get("HostPort"):
+                return int(binding["HostPort"])
+        raise HostStartError(f"container {container_id[:12]} has no published SSH port: {bindings!r}",
+                             "the engine did not publish port 22; check `docker port` on it.")
 
     def _write_ssh_files(self) -> None:
         with self._lock:
             targets = list(self._targets.values())
             lines = [f"[{t.address}]:{t.port} {self._host_keys[t.container_id]}" for t in targets]
             if self.keep:  # after the session the relay is gone: ssh goes to the published port
-                lines += [f"[{t.address}]:{t.published_port} {self._host_keys[t.container_id]}" for t in targets]
+                lines += [f"[{t.published_address}]:{t.published_port} {self._host_keys[t.container_id]}"
+                          for t in targets]
             self.known_hosts_file.write_text("\n".join(lines) + "\n")
             config = []
             for t in targets:
@@ -389,8 +517,13 @@ class HostPool:
     def restart(self, target: Target, timeout: float = READY_TIMEOUT) -> None:
         """Restart a host's container (a crash-reboot) and wait until it answers SSH again."""
         began = time.monotonic()
-        container = self.client.containers.get(target.container_id)
-        container.restart(timeout=0)
+        self.client.api.restart(target.container_id, timeout=0)
+        if not self.engine.local:  # the engine picked the port, and may pick another one after a restart
+            port = self._published_port(target.container_id)
+            if port != target.published_port:
+                target.published_port = port
+                target.relay.upstream = (target.published_address, port)
+                self._write_ssh_files()
         wait_for_ssh(target.address, target.port, timeout)  # through the relay: same address and port
         log.debug("restarted %s (%s): ssh ready in %.1fs", target.name, target.container_id[:12],
                   time.monotonic() - began)
@@ -411,11 +544,23 @@ class HostPool:
         """Remove the containers of ``targets`` whatever ``keep`` says (hosts of a start that failed)."""
         for target in targets:
             target.relay.close()
-            _remove(self.client, target.container_id)
-            log.debug("removed %s (%s)", target.name, target.container_id[:12])
-            with self._lock:
+        self._remove_containers([(t.container_id, t.name) for t in targets])
+        with self._lock:
+            for target in targets:
                 self._targets.pop(target.container_id, None)
         self._forget_sets(targets)
+
+    def _remove_containers(self, containers: Sequence[tuple[str, str]], when: str = "") -> None:
+        """Remove ``(container id, host name)`` containers, several at once (as many as ``engine_parallel``)."""
+        def remove(container: tuple[str, str]) -> None:
+            _remove(self._client or self.client, container[0])
+            log.debug("removed %s (%s)%s", container[1], container[0][:12], when)
+
+        if len(containers) == 1:
+            remove(containers[0])
+        elif containers:
+            with ThreadPoolExecutor(max_workers=min(self.engine_parallel, len(containers))) as executor:
+                list(executor.map(remove, containers))  # the first error is raised, after every removal was tried
 
     def _forget_sets(self, targets: Sequence[Target]) -> None:
         for key in [k for k, v in self._sets.items() if any(t in targets for t in v)]:
@@ -437,10 +582,10 @@ class HostPool:
         if self.keep:
             self._kept.update(self._targets)
         elif self._client is not None:
-            for container in _labelled(self._client, f"{LABEL}={self.session_id}"):
-                _remove(self._client, container["Id"])
-                log.debug("removed %s (%s) at close", (container.get("Labels") or {}).get(HOST_LABEL, "?"),
-                          str(container["Id"])[:12])
+            self._remove_containers([
+                (str(c["Id"]), str((c.get("Labels") or {}).get(HOST_LABEL, "?")))
+                for c in _labelled(self._client, f"{LABEL}={self.session_id}")
+            ], " at close")
         self._targets.clear()
         self._sets.clear()
 
@@ -471,8 +616,11 @@ def _hostname(name: str) -> str:
 def ssh_command(target: Target, command: str, direct: bool = False) -> list[str]:
     """An ``ssh`` argv that runs ``command`` on ``target`` with the pinned host key; ``direct`` goes to the
     container's published port instead of the relay (a kept host, after the session)."""
-    port = target.published_port if direct else target.port
-    return ["ssh", *target.ssh_args, "-p", str(port), f"{target.user}@{target.address}", command]
+    address, port = (target.published_address, target.published_port) if direct else (target.address, target.port)
+    return ["ssh", *target.ssh_args, "-p", str(port), f"{target.user}@{address}", command]
 
 
-__all__ = ["HostPool", "KeyPair", "Target", "reap_orphans", "ssh_command", "wait_for_ssh"]
+__all__ = [
+    "Engine", "HostPool", "KeyPair", "Target", "engine_endpoint", "host_key_pair", "reap_orphans", "ssh_command",
+    "wait_for_ssh",
+]

@@ -184,3 +184,60 @@ def test_a_start_where_several_hosts_fail_names_each_and_removes_the_ones_that_s
     (good,) = started
     present = {c["Id"] for c in pool.client.api.containers(all=True, filters={"label": f"{LABEL}={pool.session_id}"})}
     assert good.container_id not in present and not present
+
+
+@pytest.mark.parametrize(("docker_host", "override", "expected"), [
+    ("", "", ("127.0.0.1", True)),
+    ("unix:///var/run/docker.sock", "", ("127.0.0.1", True)),
+    ("tcp://127.0.0.2:2375", "", ("127.0.0.2", False)),
+    ("ssh://deploy@192.0.2.7:2222", "", ("192.0.2.7", False)),
+    ("tcp://localhost:2375", "", ("127.0.0.1", False)),
+    ("tcp://198.51.100.1:2376", "10.0.0.5", ("10.0.0.5", False)),
+    ("", "127.0.0.3", ("127.0.0.3", True)),
+])
+def test_the_engine_address_comes_from_docker_host_or_the_override(monkeypatch, docker_host, override, expected):
+    from pytest_asyncplay.targets import PUBLISH_ADDRESS_ENV, engine_endpoint
+
+    monkeypatch.setenv(PUBLISH_ADDRESS_ENV, override)
+    engine = engine_endpoint(docker_host=docker_host)
+    assert (engine.address, engine.local) == expected
+
+
+@pytest.mark.parametrize(("docker_host", "override", "message"), [
+    ("tcp://0.0.0.0:2375", "", "every interface"),
+    ("tcp://198.51.100.1:2376", "::", "every interface"),
+    ("", "192.0.2.2", "not a loopback address"),
+])
+def test_an_engine_address_that_would_publish_beyond_loopback_or_everywhere_is_refused(
+        monkeypatch, docker_host, override, message):
+    from pytest_asyncplay.errors import HostStartError
+    from pytest_asyncplay.targets import PUBLISH_ADDRESS_ENV, engine_endpoint
+
+    monkeypatch.setenv(PUBLISH_ADDRESS_ENV, override)
+    with pytest.raises(HostStartError, match=rf"(?s){message}.*\nHint: "):
+        engine_endpoint(docker_host=docker_host)
+
+
+def test_a_client_on_a_tcp_engine_gives_its_address(monkeypatch):
+    import docker
+
+    from pytest_asyncplay.targets import engine_endpoint
+
+    monkeypatch.delenv("ASYNCPLAY_PUBLISH_ADDRESS", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")  # the client wins over the environment
+    client = docker.DockerClient(base_url="tcp://127.0.0.2:2375", version="1.41")  # no call to the engine
+    assert engine_endpoint(client) == engine_endpoint(docker_host="tcp://127.0.0.2:2375")
+    client.close()
+
+
+@pytest.mark.asyncplay(hosts=2)
+def test_each_host_has_its_own_host_key_made_by_the_session_and_kept_private(asyncplay_hosts):
+    known = asyncplay_hosts[0].known_hosts_file.read_text()
+    keys = []
+    for host in asyncplay_hosts:
+        rc, output = host.exec("stat -c '%a %U' /etc/ssh/ssh_host_ed25519_key; cat /etc/ssh/ssh_host_ed25519_key.pub")
+        mode, public = output.splitlines()
+        assert rc == 0 and mode == "600 root"
+        assert f"[127.0.0.1]:{host.port} {public}" in known
+        keys.append(public)
+    assert len(set(keys)) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import docker
 import pytest
 
@@ -51,3 +53,19 @@ def test_debian_suite_names():
     assert debian_suite("docker.io/library/debian:trixie") == "trixie"
     assert debian_suite("ubuntu:24.04") is None
     assert BASE_REPOSITORY != TARGET_REPOSITORY
+
+
+def test_an_engine_is_never_its_own_image_source(client, monkeypatch):
+    from pytest_asyncplay.image import IMAGE_SOURCE_ENV, image_source
+
+    monkeypatch.delenv(IMAGE_SOURCE_ENV, raising=False)
+    if not os.environ.get("DOCKER_HOST", "").startswith(("tcp://", "ssh://")):
+        assert image_source(client) is None  # the client is the local engine itself
+    monkeypatch.setenv(IMAGE_SOURCE_ENV, "unix:///nonexistent/docker.sock")
+    assert image_source(client) is None
+
+
+def test_copy_image_finds_nothing_to_copy_without_error(client):
+    from pytest_asyncplay.image import copy_image
+
+    assert copy_image(client, client, ["pytest-asyncplay-nothing:here"]) is None
