@@ -24,6 +24,7 @@ from .errors import (
     PlaybookNotFoundError,
     PlaybookSyntaxError,
     RelayError,
+    ReportMergeError,
 )
 from .faults import (
     FaultRecord,
@@ -59,6 +60,7 @@ __all__ = [
     "PlaybookRunner",
     "PlaybookSyntaxError",
     "RelayError",
+    "ReportMergeError",
     "Target",
     "TaskFailure",
     "__version__",

@@ -51,3 +51,8 @@ class RelayError(AsyncplayError):
         super().__init__(message, hint)
         #: The ``PlayResult`` of the play the relay broke, for the evidence (None when it broke before the play).
         self.result = result
+
+
+class ReportMergeError(AsyncplayError):
+    """The reports given to ``merge-reports`` cannot be merged into one run's (not a report, another
+    schema, a row or test in two shards, a shard missing)."""

@@ -28,7 +28,16 @@ from typing import Any, Callable, Optional, Union
 
 import pytest
 
-from .audit.items import AUDIT_KEY, AUDITOR_KEY, RECORD_KEY, AuditDirectory, AuditSession, audit_roots, guard_conftests
+from .audit.items import (
+    AUDIT_KEY,
+    AUDITOR_KEY,
+    RECORD_KEY,
+    AuditDirectory,
+    AuditSession,
+    AuditSplit,
+    audit_roots,
+    guard_conftests,
+)
 from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
@@ -41,6 +50,7 @@ POOL_KEY = pytest.StashKey[HostPool]()
 RECORDS_KEY = pytest.StashKey[dict[str, list[dict[str, Any]]]]()
 GUARD_KEY = pytest.StashKey["SignalGuard"]()
 KEPT_KEY = pytest.StashKey[list[str]]()
+SPLIT_KEY = pytest.StashKey[AuditSplit]()
 
 MARKER_HELP = (
     "asyncplay(hosts=1, groups=None, image=None, inventory=None, fresh=False): the hosts a test plays on. "
@@ -285,8 +295,22 @@ _CONFIG: list[pytest.Config] = []
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Remember the config for the report hook (which gets no config of its own)."""
-    _CONFIG[:] = [session.config]
+    """Remember the config for the report hook (which gets no config of its own). A split audit
+    (pytest-split's ``--splits N --group i``) selects its shard with ``AuditSplit``: playbooks whole."""
+    config = session.config
+    _CONFIG[:] = [config]
+    split = config.pluginmanager.get_plugin("pytestsplitplugin")  # registered by pytest-split's configure
+    if split is not None and AUDIT_KEY in config.stash:
+        config.pluginmanager.unregister(split)
+        config.stash[SPLIT_KEY] = AuditSplit(config)
+        config.pluginmanager.register(config.stash[SPLIT_KEY], "asyncplay-split")
+
+
+def shard_of(config: pytest.Config) -> Optional[tuple[int, int]]:
+    """``(group, splits)`` of a split audit, else None."""
+    if SPLIT_KEY not in config.stash:
+        return None
+    return int(config.getoption("group")), int(config.getoption("splits"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -311,7 +335,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
     report = config.getoption("asyncplay_report")
     if report and (rows or session is not None):  # an audit with nothing to audit still leaves its report
-        json_path, md_path = write_reports(rows, Path(report), notes)
+        json_path, md_path = write_reports(rows, Path(report), notes, shard_of(config))
         terminalreporter.write_line(f"reports: {json_path} {md_path}")
 
 
@@ -330,7 +354,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and AUDIT_KEY in session.config.stash:
         session.exitstatus = pytest.ExitCode.OK
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
+        shard = shard_of(config)
+        if reporter is not None and shard is not None:
+            reporter.write_line(f"asyncplay: nothing to audit in group {shard[0]}/{shard[1]} of the split (no "
+                                "playbook with a fire-and-forget task fell to it)")
+        elif reporter is not None:
             reporter.write_line("asyncplay: no fire-and-forget task found under the audited paths")
 
 

@@ -4,6 +4,7 @@ The audited paths are collected by the audit alone (``AuditDirectory``): their p
 roles and task files no playbook reaches, and never the repo's own Python tests or conftest files.
 One ``PlaybookFile`` per playbook; under it one item per fire-and-forget task and kind:
 ``<playbook>::<task name>[killed]`` (also ``[vanished]``, ``[slow]``) and ``<playbook>::<task name>[lint]``.
+With pytest-split (``--splits N --group i``) a playbook's items stay in one shard (``AuditSplit``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import json
 import types
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -72,7 +74,15 @@ class AuditSession:
         self.strict = strict
         self._found: dict[Path, list[Playbook]] = {}
         self._collected: set[Path] = set()
+        self._nodes: dict[tuple[str, Path], PlaybookFile] = {}
         self._own: Optional[dict[tuple[Path, int], tuple[str, ...]]] = None
+        self._items = 0
+
+    def next_order(self) -> int:
+        """The collection position of the next item (the same in every shard and xdist worker, which all
+        collect everything): it orders the report's rows."""
+        self._items += 1
+        return self._items - 1
 
     def root_of(self, path: Path) -> Optional[Path]:
         """The audited root ``path`` lies in, if any."""
@@ -118,8 +128,15 @@ class AuditSession:
         kinds = config.getoption("asyncplay_faults") if config.getoption("asyncplay_reap_audit") else ()
         lint = bool(config.getoption("asyncplay_lint"))
         for playbook in self.playbooks(root):
-            if _under(playbook.path.resolve(), folder.resolve()) and self.take(playbook):
-                yield PlaybookFile.from_playbook(parent, playbook, kinds, lint=lint)
+            if not _under(playbook.path.resolve(), folder.resolve()):
+                continue
+            again = self._nodes.get((parent.nodeid, playbook.path.resolve()))
+            if again is not None:  # pytest collects a folder again for each file of it named on the command line
+                yield again
+            elif self.take(playbook):
+                node = self._nodes[(parent.nodeid, playbook.path.resolve())] = PlaybookFile.from_playbook(
+                    parent, playbook, kinds, lint=lint)
+                yield node
 
     def file_collector(self, parent: pytest.Collector, path: Path) -> Optional[PlaybookFile]:
         """The collector of a YAML file named on the command line (None when it holds nothing to audit)."""
@@ -174,17 +191,22 @@ class PlaybookFile(pytest.File):
                     and own.get((task.file, task.line)) == _signature(here)):
                 continue  # an imported playbook's task, judged the same as in its own file's items
             if self.lint:
-                yield LintItem.from_parent(self, name=f"{task.node_name}[lint]", task=task,
-                                           verdict=verdicts.get(task))
+                item: _AuditItem = LintItem.from_parent(self, name=f"{task.node_name}[lint]", task=task,
+                                                        verdict=verdicts.get(task))
+                item.order = session.next_order() if session is not None else None
+                yield item
             for kind in self.kinds:
-                yield ReapAuditItem.from_parent(self, name=f"{task.node_name}[{kind}]", task=task, kind=kind,
-                                                verdict=verdicts.get(task))
+                item = ReapAuditItem.from_parent(self, name=f"{task.node_name}[{kind}]", task=task, kind=kind,
+                                                 verdict=verdicts.get(task))
+                item.order = session.next_order() if session is not None else None
+                yield item
 
 
 class _AuditItem(pytest.Item):
     """Shared reporting of audit and lint items."""
 
     task: AsyncTask
+    order: Optional[int] = None
 
     def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         # setup errors (no verdict) come here directly, call failures through repr_failure: for our own
@@ -215,7 +237,7 @@ class _AuditItem(pytest.Item):
         data = {
             "playbook": self.playbook_name(), "task": self.task.node_name, "where": self.where(), "kind": kind,
             "verdict": verdict, "message": message, "async_timeout": self.task.async_timeout,
-            "reap_budget": lint.reap_budget_seconds if lint else None, **extra,
+            "reap_budget": lint.reap_budget_seconds if lint else None, "order": self.order, **extra,
         }
         self.user_properties.append((RECORD_KEY, json.dumps(data, default=str)))
         self.user_properties.append(("file_line", self.where()))
@@ -315,6 +337,81 @@ class BrokenPlaybookItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, Optional[int], str]:
         return self.path, None, self.name
+
+
+def shard_unit(item: pytest.Item) -> str:
+    """What must run in the same shard as ``item``: its playbook (the items of a playbook share one
+    baseline run) for an audit or lint item, the item itself for any other test."""
+    return item.parent.nodeid if isinstance(item.parent, PlaybookFile) else item.nodeid
+
+
+@dataclass(frozen=True)
+class ShardUnit:
+    """Items that go to one shard together, as pytest-split's algorithms see an item (``nodeid``)."""
+
+    nodeid: str
+    items: tuple[str, ...]
+
+
+def split_units(units: Sequence[ShardUnit], durations: Mapping[str, float], splits: int,
+                algorithm: str = "duration_based_chunks") -> list[tuple[list[ShardUnit], float]]:
+    """Split whole units into ``splits`` groups with pytest-split's ``algorithm``; each group's units and
+    estimated seconds.
+
+    A unit lasts the sum of its items' recorded durations; an item with none counts as the mean of the
+    recorded ones among ``units`` (1 s when none is recorded), as pytest-split counts an item. Only
+    ``units``, ``durations`` and ``splits`` decide the result, so every shard computes the same split.
+    """
+    from pytest_split.algorithms import Algorithms
+
+    known = [float(durations[i]) for unit in units for i in unit.items if i in durations]
+    mean = sum(known) / len(known) if known else 1.0
+    seconds = {u.nodeid: sum(float(durations.get(i, mean)) for i in u.items) for u in units}
+    groups = Algorithms[algorithm].value(splits, list(units), seconds)  # type: ignore[arg-type]
+    return [(list(group.selected), float(group.duration)) for group in groups]
+
+
+class AuditSplit:
+    """Stands in for pytest-split's own selection when the audit or lint is split (``--splits N --group i``):
+    the same options, algorithms and durations file, but a playbook's items are never split, so its
+    baseline runs in one shard only, once."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def durations(self) -> dict[str, float]:
+        """The ``--durations-path`` file's durations (none when it is missing)."""
+        path = self.config.getoption("durations_path")
+        try:
+            data = json.loads(Path(path).read_text())
+            durations = dict(data)  # pytest-split's older files hold a list of [node id, seconds]
+            return {str(k): float(v) for k, v in durations.items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, TypeError) as exc:
+            raise pytest.UsageError(f"--durations-path {path} is not a pytest-split durations file ({exc}); "
+                                    "record it with --store-durations, or remove it to split by item count.") from exc
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Keep this shard's units, deselect the others."""
+        splits, group = int(config.getoption("splits")), int(config.getoption("group"))
+        algorithm = str(config.getoption("splitting_algorithm"))
+        members: dict[str, list[str]] = {}
+        for item in items:
+            members.setdefault(shard_unit(item), []).append(item.nodeid)
+        units = [ShardUnit(name, tuple(ids)) for name, ids in members.items()]
+        chosen, seconds = split_units(units, self.durations(), splits, algorithm)[group - 1]
+        keep = {i for unit in chosen for i in unit.items}
+        deselected = [item for item in items if item.nodeid not in keep]
+        items[:] = [item for item in items if item.nodeid in keep]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"asyncplay: pytest-split group {group}/{splits} ({algorithm}): {len(chosen)} of "
+                                f"{len(units)} playbook(s), each kept whole: {len(items)} item(s), "
+                                f"estimated {seconds:.0f}s")
 
 
 AUDITOR_KEY = pytest.StashKey[ReapAuditor]()

@@ -1,21 +1,27 @@
 """The audit's verdict table: terminal text, JSON and Markdown, from per-item records.
 
 Each audit or lint item leaves one record (a plain dict, so it crosses pytest-xdist and lands in
-JUnit properties); records of the same task merge into one row.
+JUnit properties); records of the same task merge into one row, rows in collection order. The JSON
+reports (and JUnit files) of the shards of a split run merge back into those of one run
+(``merge_reports``, ``merge_junit``; ``python -m pytest_asyncplay merge-reports``).
 """
 
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from ..errors import ReportMergeError
 from .lint import SEVERITY
 
 DYNAMIC_KINDS = ("killed", "vanished", "slow")
 PASSING = {"surfaced", "ok"}
+SCHEMA = 1
+"""Version of the JSON report's layout (its ``schema`` key); ``merge_reports`` merges only this one."""
 
 
 @dataclass
@@ -33,6 +39,8 @@ class AuditRow:
     headroom: Optional[float] = None
     messages: list[str] = field(default_factory=list)
     severity: Optional[str] = None
+    order: Optional[int] = None
+    """The task's position in the session's collection (the same in every shard of a split run)."""
 
     @property
     def lint_passed(self) -> Optional[bool]:
@@ -63,14 +71,22 @@ def severity_of(kinds: str) -> str:
     return next((s for s in ("swallows", "unknown", "advice") if s in found), "ok")
 
 
+def row_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What makes a row one task: playbook, ``file:line`` and task name (of a record or a JSON row)."""
+    return str(row["playbook"]), str(row["where"]), str(row["task"])
+
+
 def merge(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
-    """Rows from item records, in first-seen order."""
+    """Rows from item records, in collection order (records without an ``order``: after, first-seen)."""
     rows: dict[tuple[str, str, str], AuditRow] = {}
     for record in records:
-        key = (str(record["playbook"]), str(record["where"]), str(record["task"]))
+        key = row_key(record)
         row = rows.get(key)
         if row is None:
             row = rows[key] = AuditRow(str(record["playbook"]), str(record["task"]), str(record["where"]))
+        if record.get("order") is not None:
+            order = int(record["order"])
+            row.order = order if row.order is None else min(row.order, order)
         kind = str(record["kind"])
         if kind == "lint":
             row.lint = str(record["verdict"])
@@ -87,7 +103,11 @@ def merge(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
             row.async_timeout = str(record["async_timeout"])
         if record.get("message"):
             row.messages.append(str(record["message"]))
-    return list(rows.values())
+    return sorted(rows.values(), key=_position)
+
+
+def _position(row: AuditRow) -> tuple[bool, int]:
+    return row.order is None, row.order or 0
 
 
 def _seconds(value: Optional[float]) -> str:
@@ -143,10 +163,15 @@ def tally(rows: Sequence[AuditRow]) -> str:
     return f"{len(rows)} fire-and-forget task(s): " + ", ".join(parts)
 
 
-def to_json(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
-    """The rows as a JSON document (stable keys, for CI tooling), with discovery's notes."""
-    return json.dumps({"rows": [dict(asdict(r), passed=r.passed, disagreement=r.disagreement) for r in rows],
-                       "summary": tally(rows), "notes": list(notes)}, indent=2, sort_keys=True)
+def to_json(rows: Sequence[AuditRow], notes: Sequence[str] = (), shard: Optional[tuple[int, int]] = None) -> str:
+    """The rows as a JSON document (stable keys, for CI tooling), with discovery's notes; a shard of a
+    split run (``shard=(group, splits)``) says which one it is, for ``merge_reports``."""
+    document: dict[str, Any] = {
+        "schema": SCHEMA, "rows": [dict(asdict(r), passed=r.passed, disagreement=r.disagreement) for r in rows],
+        "summary": tally(rows), "notes": list(notes)}
+    if shard is not None:
+        document["shard"] = {"group": shard[0], "splits": shard[1]}
+    return json.dumps(document, indent=2, sort_keys=True)
 
 
 def to_markdown(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
@@ -166,11 +191,172 @@ def to_markdown(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_reports(rows: Sequence[AuditRow], base: Path, notes: Sequence[str] = ()) -> tuple[Path, Path]:
+def write_reports(rows: Sequence[AuditRow], base: Path, notes: Sequence[str] = (),
+                  shard: Optional[tuple[int, int]] = None) -> tuple[Path, Path]:
     """Write ``base.json`` and ``base.md`` (with discovery's notes); return both paths."""
     base.parent.mkdir(parents=True, exist_ok=True)
     json_path = base.with_name(base.name + ".json")
     md_path = base.with_name(base.name + ".md")
-    json_path.write_text(to_json(rows, notes) + "\n")
+    json_path.write_text(to_json(rows, notes, shard) + "\n")
     md_path.write_text(to_markdown(rows, notes))
     return json_path, md_path
+
+
+_ROW_FIELDS = {f.name for f in fields(AuditRow)}
+_REQUIRED = ("playbook", "task", "where", "dynamic", "messages")
+_SCHEMA_HINT = ("pass the PATH.json files that --asyncplay-report wrote, and run every shard with the same "
+                "pytest-asyncplay version as the merge (pin it in CI); re-run a shard written by another version.")
+
+
+def rows_from_json(document: Mapping[str, Any], name: str = "report") -> list[AuditRow]:
+    """The rows of one JSON report (as ``to_json`` wrote them); ``ReportMergeError`` for anything else."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("rows"), list):
+        raise ReportMergeError(f"{name} is not a pytest-asyncplay audit report (no \"rows\" list)", _SCHEMA_HINT)
+    if document.get("schema") != SCHEMA:
+        raise ReportMergeError(f"{name} has report schema {document.get('schema')!r}; this pytest-asyncplay "
+                               f"reads schema {SCHEMA}", _SCHEMA_HINT)
+    rows = []
+    for index, data in enumerate(document["rows"]):
+        missing = [k for k in _REQUIRED if not isinstance(data, Mapping) or k not in data]
+        if missing:
+            raise ReportMergeError(f"{name}: row {index} lacks {', '.join(missing)}", _SCHEMA_HINT)
+        rows.append(AuditRow(**{k: v for k, v in data.items() if k in _ROW_FIELDS}))
+    return rows
+
+
+@dataclass
+class MergedReport:
+    """The rows and notes of several shards' reports, as one run would have written them."""
+
+    rows: list[AuditRow]
+    notes: list[str]
+    missing: list[int] = field(default_factory=list)
+    """Groups of a split run no report was given for (only with ``allow_missing``)."""
+
+
+def merge_reports(documents: Sequence[tuple[str, Mapping[str, Any]]], allow_missing: bool = False) -> MergedReport:
+    """Merge the JSON reports ``(name, document)`` of a split run's shards (or of runs over disjoint paths).
+
+    Shards of one split run (each says ``shard: {group, splits}``) merge in collection order, the same as
+    the unsharded run's; other reports keep their rows in the order given. A task in two reports, reports
+    of different splits, or a missing group (unless ``allow_missing``) raise ``ReportMergeError``.
+    """
+    if not documents:
+        raise ReportMergeError("no report to merge", "give the PATH.json files --asyncplay-report wrote "
+                                                     "(or a glob such as 'reports/shard-*.json').")
+    shards = [(name, doc.get("shard")) for name, doc in documents if isinstance(doc, Mapping)]
+    splits = {int(s["splits"]) for _, s in shards if isinstance(s, Mapping)}
+    seen_groups: dict[int, str] = {}
+    missing: list[int] = []
+    if splits:
+        if len(splits) > 1 or any(not isinstance(s, Mapping) for _, s in shards):
+            described = ", ".join(f"{n} ({_shard_text(s)})" for n, s in shards)
+            raise ReportMergeError(f"the reports come from different splits: {described}",
+                                   "merge the shards of one run: every shard with the same --splits N, "
+                                   "each with its own --group.")
+        total = next(iter(splits))
+        for name, shard in shards:
+            group = int(shard["group"])  # type: ignore[index]
+            if not 1 <= group <= total:
+                raise ReportMergeError(f"{name} says group {group}/{total}", "--group runs from 1 to --splits.")
+            if group in seen_groups:
+                raise ReportMergeError(f"{seen_groups[group]} and {name} are both group {group}/{total}",
+                                       "give each shard's report once; every shard needs its own --group.")
+            seen_groups[group] = name
+        missing = [g for g in range(1, total + 1) if g not in seen_groups]
+        if missing and not allow_missing:
+            raise ReportMergeError(
+                f"no report for group(s) {', '.join(f'{g}/{total}' for g in missing)} of the split run",
+                "a shard job failed before it wrote its report, or its artifact was not downloaded: re-run it "
+                "(upload reports with `if: always()`), or merge what there is with --allow-missing.")
+    owners: dict[tuple[str, str, str], str] = {}
+    rows: list[AuditRow] = []
+    notes: dict[str, None] = {}
+    for name, document in documents:
+        for row in rows_from_json(document, name):
+            key = row_key(asdict(row))
+            if key in owners:
+                raise ReportMergeError(
+                    f"{row.playbook}::{row.task} ({row.where}) is in both {owners[key]} and {name}",
+                    "each task must be audited in one shard only: run every shard with the same paths and "
+                    "--splits N, each with its own --group (and give each shard's report once).")
+            owners[key] = name
+            rows.append(row)
+        notes.update(dict.fromkeys(str(n) for n in document.get("notes", [])))
+    if splits:
+        rows.sort(key=_position)
+    return MergedReport(rows, list(notes), missing)
+
+
+def _shard_text(shard: Any) -> str:
+    if not isinstance(shard, Mapping):
+        return "not split"
+    return f"group {shard.get('group')}/{shard.get('splits')}"
+
+
+def _outcome(case: ET.Element) -> str:
+    for tag in ("error", "failure", "skipped"):
+        if case.find(tag) is not None:
+            return tag
+    return "passed"
+
+
+def _case_order(case: ET.Element) -> Optional[int]:
+    for prop in case.iter("property"):
+        if prop.get("name") == "asyncplay":
+            try:
+                order = json.loads(prop.get("value") or "{}").get("order")
+            except (ValueError, AttributeError):
+                return None
+            return order if isinstance(order, int) else None
+    return None
+
+
+def merge_junit(documents: Sequence[tuple[str, ET.Element]]) -> ET.Element:
+    """One ``<testsuites>`` with one ``<testsuite>`` holding the test cases of every shard's JUnit XML.
+
+    Counts (tests, errors, failures, skipped) and times add up; the earliest timestamp is kept. The
+    audit's test cases go in collection order when every case carries it (shards of one split run),
+    else in the order given. A test case (classname and name) in two files raises ``ReportMergeError``.
+    """
+    if not documents:
+        raise ReportMergeError("no JUnit XML to merge", "give the files each shard wrote with --junitxml.")
+    cases: list[ET.Element] = []
+    owners: dict[tuple[str, str], str] = {}
+    suites: list[ET.Element] = []
+    for name, root in documents:
+        found = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+        if root.tag not in ("testsuite", "testsuites"):
+            raise ReportMergeError(f"{name} is not JUnit XML (its root is <{root.tag}>)",
+                                   "give the files pytest wrote with --junitxml.")
+        for suite in found:
+            suites.append(suite)
+            for case in suite.findall("testcase"):
+                key = (case.get("classname") or "", case.get("name") or "")
+                if key in owners:
+                    raise ReportMergeError(
+                        f"test {key[0]}::{key[1]} is in both {owners[key]} and {name}",
+                        "run every shard with the same paths and --splits N, each with its own --group "
+                        "(and give each shard's JUnit file once).")
+                owners[key] = name
+                cases.append(case)
+    orders = {id(c): _case_order(c) for c in cases}
+    if cases and None not in orders.values() and len(set(orders.values())) == len(cases):
+        cases.sort(key=lambda c: orders[id(c)] or 0)
+    first = suites[0] if suites else ET.Element("testsuite", name="pytest")
+    merged = ET.Element("testsuite", {k: v for k, v in first.attrib.items()})
+    for attr in ("errors", "failures", "skipped"):
+        merged.set(attr, str(sum(int(s.get(attr) or 0) for s in suites)))
+    merged.set("tests", str(sum(int(s.get("tests") or 0) for s in suites)))
+    merged.set("time", f"{sum(float(s.get('time') or 0) for s in suites):.3f}")
+    stamps = sorted(s.get("timestamp") or "" for s in suites if s.get("timestamp"))
+    if stamps:
+        merged.set("timestamp", stamps[0])
+    suite_properties = first.find("properties")
+    if suite_properties is not None:
+        merged.append(suite_properties)
+    merged.extend(cases)
+    root_attrs = documents[0][1].attrib if documents[0][1].tag == "testsuites" else {"name": "pytest tests"}
+    out = ET.Element("testsuites", dict(root_attrs))
+    out.append(merged)
+    return out
