@@ -367,6 +367,8 @@ def bench_scale(pool: HostPool, runs: int, hosts: int = 32, warm_up: bool = True
                     raise RuntimeError(f"expected only {targets[0].name} to fail:\n{result.summary()}")
                 if run or not warm_up:
                     times[name].append(took)
+        # what bounds the ratio: raw ansible-playbook's own, on the same hosts (no fault, so neither side has one)
+        raw_scale = raw_scale_ratio(pool, many, one, work, playbook, max(2, runs - 1))
     finally:
         pool.remove([*many, one])
     out = {"hosts": hosts, f"play_{hosts}_hosts_one_killed": summary(times["many"]),
@@ -374,7 +376,30 @@ def bench_scale(pool: HostPool, runs: int, hosts: int = 32, warm_up: bool = True
     if wide_forks:
         out[f"play_{hosts}_hosts_forks{wide_forks}"] = summary(times["many_wide"])
         out[f"hosts32_forks{wide_forks}_ratio"] = pair_ratio(times["many_wide"], times["one"])
+    out.update(raw_scale)
     return out
+
+
+def raw_scale_ratio(pool: HostPool, many: list[Target], one: Target, work: Path, playbook: Path,
+                    runs: int) -> dict[str, Any]:
+    """Raw ``ansible-playbook`` of ``playbook`` on ``many`` hosts ÷ on ``one`` (Ansible's own scaling on this
+    machine), and ``PlaybookRunner.run`` ÷ raw on the many hosts (what the plugin adds at that width)."""
+    inventories = {"many": write_inventory(work / "raw-many", many), "one": write_inventory(work / "raw-one", [one])}
+    runner = PlaybookRunner(many, workdir=work / "runner-many")
+    times: dict[str, list[float]] = {"raw_many": [], "raw_one": [], "runner_many": []}
+    for _ in range(runs):
+        pool.reset(many)
+        times["raw_many"].append(raw_playbook(inventories["many"], playbook))
+        pool.reset([one])
+        times["raw_one"].append(raw_playbook(inventories["one"], playbook))
+        pool.reset(many)
+        began = time.perf_counter()
+        runner.run(playbook)
+        times["runner_many"].append(time.perf_counter() - began)
+    width = len(many)
+    return {f"raw_play_{width}_hosts": summary(times["raw_many"]), "raw_play_1_host": summary(times["raw_one"]),
+            f"raw_hosts{width}_ratio": pair_ratio(times["raw_many"], times["raw_one"]),
+            f"runner_over_raw_{width}_hosts": pair_ratio(times["runner_many"], times["raw_many"])}
 
 
 # --- molecule ------------------------------------------------------------------------------------------------

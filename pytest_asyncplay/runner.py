@@ -279,7 +279,13 @@ class PlaybookRunner:
 
 def _close_masters(control_dir: Path) -> None:
     """Stop the SSH ControlPersist masters of one run, so no connection outlives it."""
-    for socket_path in control_dir.glob("*"):
-        subprocess.run(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "asyncplay"],
-                       capture_output=True, timeout=10)
+    exits = [subprocess.Popen(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "asyncplay"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for socket_path in control_dir.glob("*")]  # all at once: one per host
+    for process in exits:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     shutil.rmtree(control_dir, ignore_errors=True)
