@@ -153,9 +153,10 @@ def run_playbook_process(
 ) -> ProcessOutcome:
     """Run ``command`` (an ``ansible-playbook`` command line) in its own session, decode its events into
     ``on_event`` as they come, and kill its process group as soon as ``should_stop()`` turns true after an
-    event, or at ``timeout`` seconds. ``env`` must include ``event_env(events_dir)``."""
+    event, or at ``timeout`` seconds. ``env`` gets ``event_env(events_dir)`` on top; ansible-runner's callback
+    must be among its ``ANSIBLE_CALLBACK_PLUGINS`` (``display_callback_dir()``)."""
     decoder = EventDecoder(events_dir, on_event)
-    process = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+    process = subprocess.Popen(list(command), cwd=cwd, env={**env, **event_env(events_dir)}, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     assert process.stdout is not None
     fd = process.stdout.fileno()

@@ -26,7 +26,7 @@ import yaml
 from .errors import InventoryError, PlaybookNotFoundError, RelayError
 from .faults import Fault, FaultContext
 from .ledger import JobTracker, read_outcomes
-from .process import display_callback_dir, event_env, run_playbook_process
+from .process import display_callback_dir, run_playbook_process
 from .result import FailureAccount, PlayResult, TaskFailure, stats_from_event
 from .targets import Target
 
@@ -214,7 +214,6 @@ class PlaybookRunner:
         command.append(str(path))
         envvars = {
             **_base_env(),
-            **event_env(run_dir),
             "ASYNCPLAY_META_FILE": str(meta_file),
             "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(filter(None, [
                 str(display_callback_dir()), str(CALLBACK_DIR), os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")])),
