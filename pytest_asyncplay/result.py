@@ -45,6 +45,8 @@ class PlayResult:
     timed_out: bool = False
     ansible_version: str = ""
     failures: list[TaskFailure] = field(default_factory=list)
+    #: POSIX time of the play's start: the zero of ``FaultRecord.at`` and ``TaskFailure.at`` (None: not recorded).
+    started_at: Optional[float] = None
 
     @property
     def ok(self) -> bool:
