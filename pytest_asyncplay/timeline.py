@@ -467,15 +467,21 @@ def _span_title(span: Span) -> str:
     return "\n".join([head, f"+{when}{length}", status, *_lines(span.detail, skip=("task", "host", "outcome"))])
 
 
-def _draw(timeline: Timeline, width: float) -> tuple[str, list[LabelBox]]:
+def axis_end(timeline: Timeline) -> float:
+    """Where the time axis ends: the timeline's end, or a job's ``async:`` deadline a little past it."""
+    t_end = timeline.end
+    deadlines = [m.at for lane in timeline.lanes for m in lane.marks if m.kind == "deadline"]
+    near = [d for d in deadlines if d <= t_end * 1.3 + 1]  # a deadline just past the end widens the axis
+    return max([t_end, *near, 1e-3]) * 1.02
+
+
+def _draw(timeline: Timeline, width: float, t_max: Optional[float] = None) -> tuple[str, list[LabelBox]]:
     """One timeline as an ``<svg>`` element ``width`` units wide, and the boxes of its labels."""
     svg = _Svg()
     plot_l, plot_r = GUTTER, width - RIGHT
     plot_w = plot_r - plot_l
     t_end = timeline.end
-    deadlines = [m.at for lane in timeline.lanes for m in lane.marks if m.kind == "deadline"]
-    near = [d for d in deadlines if d <= t_end * 1.3 + 1]  # a deadline just past the end widens the axis
-    t_max = max([t_end, *near, 1e-3]) * 1.02
+    t_max = max(t_max or 0.0, axis_end(timeline))
 
     def x(t: float) -> float:
         return plot_l + max(0.0, min(t, t_max)) / t_max * plot_w
@@ -511,11 +517,14 @@ def _draw(timeline: Timeline, width: float) -> tuple[str, list[LabelBox]]:
         for span in lane.jobs():  # jobs pack by drawn extent, their label included
             x0 = x(span.start)
             x1 = max(x(span.end if span.end is not None else t_end), x0 + 3)
+            full = f"{span.label}: {span.status}"
             lx = x0 + 3
             for fx in sorted(x(m.at) for m in lane.marks if m.kind == "fault" and m.jid == span.jid):
-                if lx - 8 <= fx <= lx + _text_width(f"{span.label}: {span.status}"):
+                if lx - 8 <= fx <= lx + _text_width(full):
                     lx = fx + 8  # the label starts after the fault's diamond, which stays visible
-            text = _fit(f"{span.label}: {span.status}", plot_r - 14 - lx)
+            if lx + _text_width(full) > x1 - 3:  # not inside the bar: after it, so the whole bar shows
+                lx = max(lx, x1 + 4)
+            text = _fit(full, plot_r - 14 - lx)
             right = max(x1, lx + _text_width(text)) + GAP
             row = _pack(rows, "job", x0, right)
             placed.append((span, row, text, lx))
@@ -605,14 +614,15 @@ def _draw(timeline: Timeline, width: float) -> tuple[str, list[LabelBox]]:
     return "".join([head, *lanes_bg, *body, *rest, "</svg>"]), svg.boxes
 
 
-def label_boxes(timeline: Timeline, width: float = WIDTH) -> list[LabelBox]:
-    """The boxes of every text label ``render_html`` draws for ``timeline`` (no two overlap)."""
-    return _draw(timeline, width)[1]
+def label_boxes(timeline: Timeline, width: float = WIDTH, t_max: Optional[float] = None) -> list[LabelBox]:
+    """The boxes of every text label ``render_svg`` draws for ``timeline`` (no two overlap)."""
+    return _draw(timeline, width, t_max)[1]
 
 
-def render_svg(timeline: Timeline, width: float = WIDTH) -> str:
-    """The timeline alone, as one ``<svg>`` element."""
-    return _draw(timeline, width)[0]
+def render_svg(timeline: Timeline, width: float = WIDTH, t_max: Optional[float] = None) -> str:
+    """The timeline alone, as one ``<svg>`` element ``width`` units wide; its axis runs to ``t_max`` seconds or
+    further (timelines side by side share one scale)."""
+    return _draw(timeline, width, t_max)[0]
 
 
 # ---- the page ---------------------------------------------------------------------------------------------
@@ -709,14 +719,14 @@ def _tables(timeline: Timeline) -> str:
     return recap + failures + ledger + faults
 
 
-def _pane(label: Optional[str], timeline: Timeline, width: float) -> str:
+def _pane(label: Optional[str], timeline: Timeline, width: float, t_max: float) -> str:
     caption = f"<figcaption>{_e(label)}</figcaption>" if label else ""
     facts = (f'<p class="facts">{_e(timeline.playbook)}: rc={timeline.rc}'
              f'{" (timed out)" if timeline.timed_out else ""}, {timeline.duration:.2f}s, '
              f'{len(timeline.lanes)} host(s), {len(timeline.jobs)} async job(s)'
              f'{", ansible-core " + timeline.ansible_version if timeline.ansible_version else ""}'
              f'{"; times from the first event (start not recorded)" if timeline.clock != "recorded" else ""}</p>')
-    return f'<figure class="pane">{caption}{facts}{render_svg(timeline, width)}{_tables(timeline)}</figure>'
+    return f'<figure class="pane">{caption}{facts}{render_svg(timeline, width, t_max)}{_tables(timeline)}</figure>'
 
 
 @dataclass
@@ -735,7 +745,8 @@ def render_page(sections: Sequence[Section], title: str = "pytest-asyncplay time
         if not 1 <= len(section.panes) <= 2:
             raise ValueError(f"section {section.title!r} has {len(section.panes)} timelines; give 1 or 2")
         width = WIDTH if len(section.panes) == 1 else PAIR_WIDTH
-        panes = "".join(_pane(label, timeline, width) for label, timeline in section.panes)
+        t_max = max(axis_end(timeline) for _, timeline in section.panes)  # one scale for both panes
+        panes = "".join(_pane(label, timeline, width, t_max) for label, timeline in section.panes)
         verdict = f'<p class="verdict">{_e(section.verdict)}</p>' if section.verdict else ""
         parts.append(f'<section class="play"><h2>{_e(section.title)}</h2>{verdict}'
                      f'<div class="panes">{panes}</div></section>')
@@ -751,5 +762,5 @@ def render_html(timeline: Timeline, title: Optional[str] = None) -> str:
     return render_page([Section(title=timeline.playbook, panes=[("", timeline)])], title=title)
 
 
-__all__ = ["HostLane", "LabelBox", "Mark", "Section", "Span", "Timeline", "build_timeline", "label_boxes",
+__all__ = ["HostLane", "LabelBox", "Mark", "Section", "Span", "Timeline", "axis_end", "build_timeline", "label_boxes",
            "play_clock", "render_html", "render_page", "render_svg"]

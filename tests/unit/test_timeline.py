@@ -4,82 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from timeline_plays import EVIL, ZERO, ev, killed_play, recorded
 
 from pytest_asyncplay import AsyncJob, PlayResult
 from pytest_asyncplay.faults import FaultRecord
-from pytest_asyncplay.result import TaskFailure, failures_from_events, stats_from_event
+from pytest_asyncplay.result import TaskFailure
 from pytest_asyncplay.timeline import (
     Section,
     Timeline,
+    axis_end,
     build_timeline,
     label_boxes,
     render_html,
     render_page,
 )
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-ZERO = T0.timestamp()
-
-
-def at(seconds: float) -> str:
-    return (T0 + timedelta(seconds=seconds)).isoformat()
-
-
-def ev(kind, t, host, task, uuid, action="shell", res=None, **extra):
-    data = {"host": host, "task": task, "task_uuid": uuid, "task_action": action, "task_path": f"/r/site.yml:{uuid}"}
-    if res is not None:
-        data["res"] = res
-    data.update(extra)
-    return {"event": kind, "created": at(t), "event_data": data}
-
-
-def stats(hosts, failed=(), t=10.0):
-    return {"event": "playbook_on_stats", "created": at(t), "event_data": {
-        "ok": {h: 3 for h in hosts}, "changed": {h: 1 for h in hosts}, "failures": {h: 1 for h in failed},
-        "dark": {}, "skipped": {}, "rescued": {}, "ignored": {}}}
-
-
-def killed_play(hosts=("host1",), polls=3, task="compress logs", kill=True, duration=None):
-    """A fire-and-forget job per host, reaped every second with ``polls`` retries; the job is killed at launch
-    (its reap then reads the failure) or ends ok."""
-    events, jobs, faults = [], [], []
-    for n, host in enumerate(hosts):
-        jid = f"j{n}.1"
-        events.append(ev("runner_on_start", 0.5, host, task, "u1"))
-        events.append(ev("runner_on_ok", 0.8, host, task, "u1", res={
-            "ansible_job_id": jid, "started": 1, "finished": 0, "results_file": f"/home/ansible/.ansible_async/{jid}",
-            "changed": True}))
-        events.append(ev("runner_on_start", 0.9, host, "go on", "u2", action="command"))
-        events.append(ev("runner_on_ok", 1.2, host, "go on", "u2", action="command", res={"changed": True}))
-        events.append(ev("runner_on_start", 1.3, host, "wait for compress logs", "u3", action="async_status"))
-        for p in range(polls):
-            events.append(ev("runner_retry", 1.4 + p, host, "wait for compress logs", "u3", action="async_status",
-                             res={"ansible_job_id": jid, "started": 1, "finished": 0, "attempts": p + 1}))
-        end = 1.4 + polls
-        final = {"ansible_job_id": jid, "started": 1, "finished": 1, "attempts": polls + 1}
-        if kill:
-            final.update(failed=True, rc=-9, msg="non-zero return code", stderr="")
-        events.append(ev("runner_on_failed" if kill else "runner_on_ok", end, host, "wait for compress logs", "u3",
-                         action="async_status", res=final))
-        job = AsyncJob(task=task, host=host, jid=jid, async_timeout=30, poll=0, item=None, reaped=True,
-                       outcome="failed" if kill else "ok", result={"rc": -9 if kill else 0, "failed": kill,
-                                                                    "cmd": "sleep 2; echo <done> & \"x\"",
-                                                                    "start": "2026-01-01 00:00:00.800000"},
-                       runtime=0.9 if kill else 2.0, task_path="/r/site.yml:6", results_file=f"/h/{jid}",
-                       launched_at=ZERO + 0.8)
-        jobs.append(job)
-        if kill:
-            faults.append(FaultRecord("kill_job", True, 0.85, host, jid, "SIGKILL to [42, 43]", took=0.03))
-    events.append(stats(hosts, failed=hosts if kill else (), t=duration or (2.0 + polls)))
-    return PlayResult(playbook=Path("/r/site.yml"), rc=2 if kill else 0, stats=stats_from_event(events[-1]),
-                      events=events, stdout="", duration=duration or (2.0 + polls), faults=faults, jobs=jobs,
-                      failures=failures_from_events(events), started_at=ZERO)
 
 
 def test_lanes_spans_and_marks_of_a_killed_job():
@@ -151,9 +93,6 @@ def test_to_dict_is_json():
     data = json.loads(json.dumps(timeline.to_dict()))
     assert [lane["host"] for lane in data["lanes"]] == ["host1", "host2"]
     assert data["lanes"][0]["spans"][3]["kind"] == "job" and data["faults"][0]["at"] == 0.85
-
-
-EVIL = 'rm <b>&amp; "quoted" \'single\' </title><script>alert(1)</script>'
 
 
 def test_everything_is_escaped_and_nothing_is_fetched():
@@ -239,13 +178,17 @@ def test_many_short_tasks_keep_labels_inside_their_bars():
 
 
 def test_a_page_of_sections_side_by_side():
-    baseline, probe = killed_play(kill=False).timeline(), killed_play().timeline()
+    baseline, probe = killed_play(kill=False, polls=1).timeline(), killed_play().timeline()
     page = render_page([Section("site.yml :: compress logs [killed]", "surfaced: the play failed at the reap",
                                 [("clean baseline", baseline), ("kill_job(compress logs)", probe)]),
                         Section("other.yml", "", [("", probe)])], title="reap audit")
     assert page.count('<section class="play">') == 2 and page.count('<svg class="timeline"') == 3
     assert "clean baseline" in page and "surfaced: the play failed at the reap" in page
     assert 'viewBox="0 0 720 ' in page and 'viewBox="0 0 1200 ' in page
+    pair = page[page.index("<section"):page.index("</section>")]
+    ticks = re.findall(r'<text class="tick" x="([\d.]+)"[^>]*>([^<]*)</text>', pair)
+    assert ticks[:len(ticks) // 2] == ticks[len(ticks) // 2:], "the two panes do not share one time scale"
+    assert axis_end(probe) > axis_end(baseline)
     with pytest.raises(ValueError, match="give 1 or 2"):
         render_page([Section("three", "", [("a", probe)] * 3)])
 
@@ -269,10 +212,7 @@ def test_failures_and_unapplied_faults_are_listed():
 
 
 def test_a_recorded_real_play_rebuilds():
-    path = DATA / "timeline_killed_job.json"
-    if not path.exists():
-        pytest.skip("tests/data/timeline_killed_job.json not recorded yet")
-    result = load_result(json.loads(path.read_text()))
+    result = recorded()
     timeline: Timeline = result.timeline()
     (job,) = [s for lane in timeline.lanes for s in lane.jobs()]
     lane = timeline.lane(result.jobs[0].host)
@@ -285,12 +225,3 @@ def test_a_recorded_real_play_rebuilds():
              and e["event_data"].get("task_action", "").endswith("async_status")]
     assert len(lane.marks_of("poll")) == len(polls) > 0
     _assert_no_overlap(timeline)
-
-
-def load_result(data):
-    """A PlayResult from the JSON of tests/data (as scripts/record_timeline.py wrote it)."""
-    return PlayResult(playbook=Path(data["playbook"]), rc=data["rc"], stats=data["stats"], events=data["events"],
-                      stdout="", duration=data["duration"], faults=[FaultRecord(**f) for f in data["faults"]],
-                      jobs=[AsyncJob(**j) for j in data["jobs"]], timed_out=data["timed_out"],
-                      ansible_version=data["ansible_version"], failures=[TaskFailure(**f) for f in data["failures"]],
-                      started_at=data["started_at"])
