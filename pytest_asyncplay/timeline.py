@@ -279,6 +279,9 @@ def build_timeline(result: PlayResult) -> Timeline:
             polls.append((host, _poll_mark(kind, data, res, str(jid), at)))
 
     jobs_by_key = {(j.host, j.jid): j for j in result.jobs}
+    polls_of: dict[tuple[str, Optional[str]], list[Mark]] = {}
+    for host, mark in polls:
+        polls_of.setdefault((host, mark.jid), []).append(mark)
     for job in result.jobs:
         start = clock(job.launched_at)
         if start is None:
@@ -288,8 +291,7 @@ def build_timeline(result: PlayResult) -> Timeline:
         if finished and job.runtime is not None:
             end = start + job.runtime
         elif finished:  # the controller told the end: the first poll that read it finished
-            seen = [m.at for h, m in polls if h == job.host and m.jid == job.jid and m.detail.get("read", "")
-                    .startswith("finished")]
+            seen = [m.at for m in polls_of.get((job.host, job.jid), []) if str(m.detail["read"]).startswith("finished")]
             end = min(seen) if seen else None
         item = f" #{job.item}" if job.item is not None else ""
         detail = {"task": job.task, "host": job.host, "jid": job.jid, "item": job.item, "async": job.async_timeout,
@@ -308,12 +310,13 @@ def build_timeline(result: PlayResult) -> Timeline:
         if (host, mark.jid) not in jobs_by_key:
             mark.detail["note"] = "no job of the ledger has this jid on this host"
         lane(host).marks.append(mark)
-    for record in result.faults:
-        if record.applied and record.host and record.at is not None:
+    for record in result.faults:  # a fault whose moment came is a mark, applied or not (its detail says why)
+        if record.host and record.at is not None:
             lane(record.host).marks.append(Mark(
-                "fault", record.at, record.fault, jid=record.jid, took=record.took,
-                detail=_plain({"fault": record.fault, "detail": record.detail, "item": record.item,
-                               "took": record.took, "jid": record.jid})))
+                "fault", record.at, record.fault + ("" if record.applied else " (not applied)"), jid=record.jid,
+                took=record.took, detail=_plain({"fault": record.fault, "applied": record.applied,
+                                                 "detail": record.detail, "item": record.item, "took": record.took,
+                                                 "jid": record.jid})))
     for host_lane in lanes.values():
         host_lane.marks.append(Mark("end", result.duration, f"end rc={result.rc}",
                                     detail=_plain({"rc": result.rc, "recap": host_lane.recap})))
@@ -591,7 +594,8 @@ def _draw(timeline: Timeline, width: float, t_max: Optional[float] = None) -> tu
             elif mark.kind == "fault":
                 took = x(mark.at + (mark.took or 0.0)) - mx
                 cy = top + 9
-                svg.add(f'<g class="fault" {data}><title>{title}</title>'
+                missed = "" if mark.detail.get("applied", True) else " missed"
+                svg.add(f'<g class="fault{missed}" {data}><title>{title}</title>'
                         f'<rect class="took" x="{mx:.1f}" y="{top + 15:.1f}" width="{max(took, 1.5):.1f}" '
                         f'height="3"/><path d="M{mx:.1f},{cy - 7:.1f} l6,7 l-6,7 l-6,-7 z"/></g>')
         svg.parts += plates
@@ -650,6 +654,7 @@ svg .tick,svg .axislabel{fill:#5b616b} svg .endlabel{font-weight:bold} svg .host
 .hit{fill:transparent}
 .deadline line{stroke:#b35c00;stroke-width:2;stroke-dasharray:5 3} .deadline path{fill:#b35c00}
 .fault path{fill:#000;stroke:#fff;stroke-width:1} .fault .took{fill:#000}
+.fault.missed path{fill:#fff;stroke:#000;stroke-width:1.5}
 .end line{stroke:#1d2025;stroke-width:2}
 table{border-collapse:collapse;margin:8px 0 4px;font-size:12px}
 th,td{border:1px solid #d5d8dd;padding:2px 6px;text-align:left;vertical-align:top}
@@ -672,6 +677,7 @@ def _legend() -> str:
     marks = [("poll", '<line x1="9" x2="9" y1="0" y2="12" stroke="#4a4f57"/>'),
              ("poll that read the end", '<line x1="9" x2="9" y1="0" y2="12" stroke="#000" stroke-width="2"/>'),
              ("fault (bar: how long it took)", '<path d="M9,0 l6,6 l-6,6 l-6,-6 z" fill="#000"/>'),
+             ("fault that did not apply", '<path d="M9,1 l5,5 l-5,5 l-5,-5 z" fill="#fff" stroke="#000"/>'),
              ("async: deadline", '<line x1="9" x2="9" y1="0" y2="12" stroke="#b35c00" stroke-width="2" '
                                  'stroke-dasharray="4 2"/>'),
              ("end of the play", '<line x1="9" x2="9" y1="0" y2="12" stroke="#1d2025" stroke-width="2"/>')]

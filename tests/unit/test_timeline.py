@@ -201,6 +201,20 @@ def test_save_html_writes_the_page(tmp_path):
     assert "SIGKILL to [42, 43]" in page and "recap" in page and "job ledger" in page
 
 
+def test_host_faults_and_faults_that_did_not_apply_are_marks_too():
+    result = killed_play(hosts=("host1", "host2"))
+    result.faults += [FaultRecord("drop_connection", True, 1.5, "host2", None, "reset 2 connection(s)", took=0.002),
+                      FaultRecord("kill_job", False, 1.6, "host1", "j0.1", "the job had already finished")]
+    timeline = result.timeline()
+    (reset,) = [m for m in timeline.lane("host2").marks_of("fault") if m.jid is None]
+    assert (reset.at, reset.label, reset.took) == (1.5, "drop_connection", 0.002)
+    missed = timeline.lane("host1").marks_of("fault")[-1]
+    assert missed.label == "kill_job (not applied)" and missed.detail["applied"] is False
+    page = render_html(timeline)
+    assert page.count('<g class="fault missed"') == 1 and page.count('<g class="fault"') == 3
+    assert "reset 2 connection(s)" in page and "the job had already finished" in page
+
+
 def test_failures_and_unapplied_faults_are_listed():
     result = killed_play()
     result.faults.append(FaultRecord("vanish_job", False, None, None, None, "its moment never came"))
