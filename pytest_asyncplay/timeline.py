@@ -239,6 +239,7 @@ def build_timeline(result: PlayResult) -> Timeline:
     for host in result.stats:
         lane(host)
     open_tasks: dict[tuple[str, str], Span] = {}
+    task_spans: dict[tuple[str, str], Span] = {}  # the last run of each task on each host
     polls: list[tuple[str, Mark]] = []
     for event in result.events:
         kind = str(event.get("event", ""))
@@ -259,6 +260,7 @@ def build_timeline(result: PlayResult) -> Timeline:
                         detail=_plain({"task": data.get("task", ""), "action": data.get("task_action", ""),
                                        "task_path": data.get("task_path")}))
             open_tasks[key] = span
+            task_spans[key] = span
             lane(host).spans.append(span)
         elif kind in TASK_ENDS:
             span_or_none = open_tasks.pop(key, None)
@@ -283,16 +285,18 @@ def build_timeline(result: PlayResult) -> Timeline:
     for host, mark in polls:
         polls_of.setdefault((host, mark.jid), []).append(mark)
     for job in result.jobs:
-        start = clock(job.launched_at)
-        if start is None:
-            start = 0.0
+        task_span = task_spans.get((job.task_uuid or "", job.host))
+        launched = clock(job.launched_at)
+        start = launched if launched is not None else task_span.start if task_span else 0.0
         end: Optional[float] = None
         finished = job.outcome in ("ok", "failed", "timeout")
+        seen = [m.at for m in polls_of.get((job.host, job.jid), []) if str(m.detail["read"]).startswith("finished")]
         if finished and job.runtime is not None:
             end = start + job.runtime
-        elif finished:  # the controller told the end: the first poll that read it finished
-            seen = [m.at for m in polls_of.get((job.host, job.jid), []) if str(m.detail["read"]).startswith("finished")]
-            end = min(seen) if seen else None
+        elif finished and seen:  # the controller told the end: the first poll that read it finished
+            end = min(seen)
+        elif finished and job.poll and task_span is not None and task_span.end is not None:
+            end = task_span.end  # a keep-alive job the controller gave up on: its task's end
         item = f" #{job.item}" if job.item is not None else ""
         detail = {"task": job.task, "host": job.host, "jid": job.jid, "item": job.item, "async": job.async_timeout,
                   "poll": job.poll, "reaped": job.reaped, "outcome": job.outcome, "runtime": job.runtime,
@@ -300,6 +304,8 @@ def build_timeline(result: PlayResult) -> Timeline:
                   "job_file": job_file_fields(job.result)}
         if job.unknown_reason:
             detail["unknown_reason"] = job.unknown_reason
+        if launched is None:
+            detail["note"] = "launch time not recorded: drawn from its task's start"
         host_lane = lane(job.host)
         host_lane.spans.append(Span("job", f"{job.task}{item}", start, end, job.outcome, jid=job.jid,
                                     detail=_plain(detail)))

@@ -78,6 +78,21 @@ def test_keep_alive_polls_and_an_open_vanished_job():
     assert 'class="job o-vanished open"' in render_html(result.timeline())
 
 
+def test_a_keep_alive_job_the_controller_gave_up_on_ends_with_its_task():
+    poll = {"ansible_job_id": "9.1", "started": 1, "finished": 0}
+    events = [ev("runner_on_start", 0.1, "h", "download", "k1"),
+              ev("runner_on_async_poll", 0.6, "h", "download", "k1", res=poll),
+              ev("runner_on_failed", 2.7, "h", "download", "k1", res={"msg": "async task did not complete within the "
+                                                                      "requested time - 2s", "async_result": poll})]
+    job = AsyncJob(task="download", host="h", jid="9.1", async_timeout=2, poll=1, item=None, reaped=True,
+                   outcome="timeout", task_uuid="k1", launched_at=None)
+    result = PlayResult(playbook=Path("/r/k.yml"), rc=2, stats={}, events=events, stdout="", duration=3.0,
+                        faults=[], jobs=[job], started_at=ZERO)
+    (span,) = result.timeline().lane("h").jobs()
+    assert (span.start, span.end, span.status) == (pytest.approx(0.1), pytest.approx(2.7), "timeout")
+    assert "launch time not recorded" in span.detail["note"]
+
+
 def test_without_a_recorded_start_the_first_event_is_zero():
     result = killed_play()
     result.started_at = None
