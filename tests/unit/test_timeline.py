@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from timeline_plays import EVIL, ZERO, ev, killed_play, recorded
+from timeline_plays import EVIL, ZERO, dump_result, ev, killed_play, load_result, recorded
 
 from pytest_asyncplay import AsyncJob, PlayResult
 from pytest_asyncplay.faults import FaultRecord
@@ -238,6 +238,12 @@ def test_failures_and_unapplied_faults_are_listed():
     assert len(timeline.faults) == 2 and sum(len(lane.marks_of("fault")) for lane in timeline.lanes) == 1
     page = render_html(timeline)
     assert "its moment never came" in page and "failed tasks" in page
+
+
+def test_a_dumped_play_loads_back_to_the_same_timeline():
+    result = killed_play(hosts=("host1", "host2"))
+    again = load_result(json.loads(json.dumps(dump_result(result))))
+    assert again.timeline().to_dict() == result.timeline().to_dict()
 
 
 def test_a_recorded_real_play_rebuilds():
