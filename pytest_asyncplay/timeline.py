@@ -582,7 +582,7 @@ def _draw(timeline: Timeline, width: float, t_max: Optional[float] = None) -> tu
             title = _e("\n".join([f"{mark.kind} +{mark.at:.2f}s" + (f" (took {mark.took * 1000:.0f} ms)"
                                                                       if mark.took is not None else ""),
                                   mark.label, *([f"jid: {mark.jid}"] if mark.jid else []),
-                                  *_lines(mark.detail, skip=("jid",))]))
+                                  *_lines(mark.detail, skip=("jid", "read", "took", "fault"))]))
             data = f'data-host="{_e(lane.host)}" data-jid="{_e(mark.jid or "")}"'
             if mark.kind == "poll":
                 finished = " done" if str(mark.detail.get("read", "")).startswith("finished") else ""
