@@ -604,13 +604,13 @@ def _draw(timeline: Timeline, width: float, t_max: Optional[float] = None) -> tu
                 svg.add(f'<g class="fault{missed}" {data}><title>{title}</title>'
                         f'<rect class="took" x="{mx:.1f}" y="{top + 15:.1f}" width="{max(took, 1.5):.1f}" '
                         f'height="3"/><path d="M{mx:.1f},{cy - 7:.1f} l6,7 l-6,7 l-6,-7 z"/></g>')
-        svg.parts += plates
-        for lx, baseline, text, cls, full in labels:  # over the ticks and marks, so they stay readable
-            svg.label(lx, baseline, text, cls=cls, title=full)
         ex = x(timeline.duration)
         end_title = _e(f"end of the play +{timeline.duration:.2f}s, rc={timeline.rc}\n{lane.host}: {recap}")
         svg.add(f'<g class="end" data-host="{_e(lane.host)}"><title>{end_title}</title>'
                 f'<line x1="{ex:.1f}" x2="{ex:.1f}" y1="{y:.1f}" y2="{y + lane_h:.1f}"/></g>')
+        svg.parts += plates
+        for lx, baseline, text, cls, full in labels:  # over the ticks and marks, so they stay readable
+            svg.label(lx, baseline, text, cls=cls, title=full)
         svg.add("</g>")
         y += lane_h
     height = y + 8
@@ -719,7 +719,7 @@ def _tables(timeline: Timeline) -> str:
                        "job file"],
         ([j["task"], j["host"], j["item"], j["jid"], _fmt(j["launched"]), j["async"], j["poll"], j["reaped"],
           j["outcome"] + (f" ({j['unknown_reason']})" if j.get("unknown_reason") else ""), _fmt(j["runtime"]),
-          json.dumps(j["job_file"], sort_keys=False)] for j in timeline.jobs),
+          json.dumps(j["job_file"]) if j["job_file"] else "-"] for j in timeline.jobs),
         "ledger", numeric=(4, 5, 6, 9), code=(3, 10))
     faults = _table("faults", ["fault", "host", "jid", "applied", "at", "took", "detail"],
                     ([f["fault"], f["host"], f["jid"], f["applied"], _fmt(f["at"]),
