@@ -37,6 +37,7 @@ JOB_FILE_KEYS = ("rc", "failed", "msg", "started", "finished", "start", "end", "
                  "child_pid")
 TASK_ENDS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_skipped": "skipped",
              "runner_on_unreachable": "unreachable"}
+FAILED_EVENTS = frozenset({"runner_on_failed", "runner_item_on_failed", "runner_on_async_failed"})
 POLL_EVENTS = frozenset({"runner_retry", "runner_on_ok", "runner_on_failed", "runner_item_on_ok",
                          "runner_item_on_failed"})
 
@@ -193,15 +194,22 @@ def _host_key(host: str) -> list[Any]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", host)]
 
 
-def _poll_read(res: Mapping[str, Any]) -> str:
-    """What one ``async_status`` answer read, in a few words."""
+def _last_line(text: str) -> str:
+    """A traceback's last line (the error), any other text as it is."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if text.startswith("Traceback") and lines else text
+
+
+def _poll_read(kind: str, res: Mapping[str, Any]) -> str:
+    """What one ``async_status`` answer read, in a few words (the event's kind says whether it failed: Ansible
+    leaves ``failed`` out of a failed task's result)."""
     if "erased" in res:
         return "cleanup: job file erased"
-    message = str(res.get("msg", ""))
+    message = _last_line(str(res.get("msg", "")))
     if message.startswith("could not find job"):
         return "could not find job"
     if flag(res, "finished"):
-        failed = flag(res, "failed") or res.get("rc") not in (None, 0)
+        failed = kind in FAILED_EVENTS or flag(res, "failed") or res.get("rc") not in (None, 0)
         rc = f" rc={res['rc']}" if "rc" in res else ""
         why = f": {message[:80]}" if message and failed else ""
         return ("finished, failed" if failed else "finished, ok") + rc + why
@@ -210,9 +218,11 @@ def _poll_read(res: Mapping[str, Any]) -> str:
 
 def _poll_mark(kind: str, data: Mapping[str, Any], res: Mapping[str, Any], jid: str, at: float) -> Mark:
     attempts = res.get("attempts")
-    read = _poll_read(res)
+    read = _poll_read(kind, res)
     detail = {"task": str(data.get("task", "")), "event": kind, "read": read,
-              **{k: _brief(res[k]) for k in ("attempts", "finished", "failed", "rc", "msg") if k in res}}
+              **{k: _brief(res[k]) for k in ("attempts", "finished", "failed", "rc") if k in res}}
+    if res.get("msg"):
+        detail["msg"] = _brief(_last_line(str(res["msg"])))
     label = f"poll{f' {attempts}' if attempts is not None else ''}: {read}"
     return Mark("poll", at, label, jid=jid, detail=_plain(detail))
 
@@ -273,7 +283,7 @@ def build_timeline(result: PlayResult) -> Timeline:
             span_or_none.status = _task_status(kind, data, res)
             message = res.get("msg") or res.get("stderr")
             if message and span_or_none.status in ("failed", "ignored", "unreachable"):
-                span_or_none.detail["msg"] = _brief(str(message))
+                span_or_none.detail["msg"] = _brief(_last_line(str(message)))
         jid = res.get("ansible_job_id")
         is_poll = kind == "runner_on_async_poll" or (
             data.get("task_action") in ASYNC_STATUS_ACTIONS and kind in POLL_EVENTS)

@@ -259,4 +259,7 @@ def test_a_recorded_real_play_rebuilds():
     polls = [e for e in result.events if e["event"] in ("runner_retry", "runner_on_ok", "runner_on_failed")
              and e["event_data"].get("task_action", "").endswith("async_status")]
     assert len(lane.marks_of("poll")) == len(polls) > 0
+    assert lane.marks_of("poll")[-1].detail["read"] == "finished, failed: ValueError: No start of json char found"
+    (reap,) = [t for t in lane.tasks() if t.label == "wait for compress logs"]
+    assert reap.status == "failed" and reap.detail["msg"] == "ValueError: No start of json char found"
     _assert_no_overlap(timeline)
