@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .faults import FaultRecord
 from .ledger import FAILED_OUTCOMES, UNKNOWN, AsyncJob, event_res
 from .versions import ASYNC_STATUS_ACTIONS
+
+if TYPE_CHECKING:
+    import os
+
+    from .timeline import Timeline
 
 
 @dataclass
@@ -45,6 +50,8 @@ class PlayResult:
     timed_out: bool = False
     ansible_version: str = ""
     failures: list[TaskFailure] = field(default_factory=list)
+    #: POSIX time of the play's start: the zero of ``FaultRecord.at`` and ``TaskFailure.at`` (None: not recorded).
+    started_at: Optional[float] = None
 
     @property
     def ok(self) -> bool:
@@ -85,6 +92,23 @@ class PlayResult:
             listing = "\n".join("  " + j.describe() for j in self.jobs) or "  (no async job was launched)"
             raise LookupError(f'{len(found)} jobs match task="{task}" host={host} item={item}; the ledger:\n{listing}')
         return found[0]
+
+    def timeline(self) -> Timeline:
+        """The play as plain data: per host, tasks and jobs as spans, polls, faults, deadlines and the end as
+        marks, in seconds from the start (``pytest_asyncplay.timeline``)."""
+        from .timeline import build_timeline
+
+        return build_timeline(self)
+
+    def save_html(self, path: Union[str, os.PathLike[str]]) -> Path:
+        """Write the timeline as one self-contained HTML page (no script, nothing fetched); return its path."""
+        from .timeline import render_html
+
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_html(self.timeline(), title=f"{self.playbook.name}: rc={self.rc}"),
+                          encoding="utf-8")
+        return target
 
     def recap(self) -> str:
         """The play recap, one line per host."""

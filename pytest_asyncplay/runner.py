@@ -226,6 +226,7 @@ class PlaybookRunner:
         }
         tracker = JobTracker(meta_file)
         ctx = FaultContext(self.targets, tracker.jobs)
+        started_at = time.time() - ctx.elapsed()  # the faults clock's zero as POSIX time, for events' `created`
         events: list[dict[str, Any]] = []
         stop = threading.Event()
         account = FailureAccount()
@@ -270,7 +271,7 @@ class PlaybookRunner:
             playbook=path, rc=rc, stats=stats, events=events, stdout=outcome.stdout, duration=duration,
             faults=[r for f in faults for r in f.finish(ctx)], jobs=tracker.jobs,
             timed_out=outcome.status == "timeout", ansible_version=".".join(map(str, ansible_core_version())),
-            failures=account.failures,
+            failures=account.failures, started_at=started_at,
         )
         check_relays(self.targets, result)
         return result
