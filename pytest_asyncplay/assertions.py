@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from .ledger import UNKNOWN_HINT, AsyncJob
 from .result import PlayResult
 
 
+def timeline_line(result: PlayResult) -> str:
+    """The last line of a failing helper's message: where the play's timeline page was written (its run folder,
+    under the test's ``tmp_path`` with the ``asyncplay`` fixture), so the first thing a reader opens is the
+    picture. Empty for a result without a run folder; a page that cannot be written says why instead."""
+    if result.run_dir is None:
+        return ""
+    try:
+        path = result.save_html(Path(result.run_dir) / "timeline.html")
+    except Exception as exc:  # the assertion's own message matters more than its picture
+        return f"\ntimeline: not written ({type(exc).__name__}: {exc})"
+    return f"\ntimeline: {path}"
+
+
 def _fail(message: str, result: PlayResult) -> None:
     __tracebackhide__ = True
-    raise AssertionError(f"{message}\n{result.summary()}")
+    raise AssertionError(f"{message}\n{result.summary()}{timeline_line(result)}")
 
 
 def _faults_applied(result: PlayResult) -> None:

@@ -31,6 +31,7 @@ import pytest
 from .audit.items import (
     AUDIT_KEY,
     AUDITOR_KEY,
+    PARTS_KEY,
     RECORD_KEY,
     AuditDirectory,
     AuditSession,
@@ -41,6 +42,8 @@ from .audit.items import (
 from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
+from .pages import PageParts, parts_of_test, write_page
+from .result import PlayResult
 from .runner import PlaybookRunner, inventory_hosts
 from .targets import KEEP_LABEL, HostPool, Target, reap_orphans
 
@@ -177,7 +180,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--asyncplay-inventory", default=None, metavar="PATH",
                     help="the repo's inventory for the audit: each of its hosts mapped onto a container.")
     group.addoption("--asyncplay-report", default=None, metavar="PATH",
-                    help="write the audit's verdict table to PATH.json and PATH.md.")
+                    help="write the audit's verdict table to PATH.json and PATH.md, and its plays (each item's "
+                         "clean baseline beside its probe) as timelines to PATH.html.")
+    group.addoption("--asyncplay-timeline", action="store_true", default=False,
+                    help="also draw the plays of every test that called asyncplay.run, one section each, on the "
+                         f"timeline page: PATH.html of --asyncplay-report, else {TIMELINE_PAGE}.")
     group.addoption("--asyncplay-keep-hosts", action="store_true", default=False,
                     help="leave the hosts running after the session (later sessions do not reap them either); "
                          "the summary prints how to ssh in and the command that removes them.")
@@ -225,6 +232,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[KEPT_KEY] = []
     config.stash[GUARD_KEY] = SignalGuard()
     config.stash[GUARD_KEY].install()
+    _start_page(config)
     if not audit_mode(config):
         return
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -240,6 +248,74 @@ def pytest_configure(config: pytest.Config) -> None:
                                            strict=bool(config.getoption("asyncplay_strict")))
     if config.getoption("asyncplay_reap_audit"):
         config.stash[AUDITOR_KEY] = ReapAuditor(lambda: _audit_runner(config), Path(config.rootpath))
+
+
+#: The timeline page's file when only ``--asyncplay-timeline`` is given (relative to the invocation folder).
+TIMELINE_PAGE = "asyncplay-timeline.html"
+#: The parts folder this process made (the controller's, or a run without xdist): removed at the end.
+OWN_PARTS_KEY = pytest.StashKey[Path]()
+RESULTS_KEY = pytest.StashKey[list[PlayResult]]()
+
+
+def page_path(config: pytest.Config) -> Optional[Path]:
+    """Where the timeline page goes: ``PATH.html`` of ``--asyncplay-report``, else ``TIMELINE_PAGE`` with
+    ``--asyncplay-timeline``, else nowhere."""
+    report = config.getoption("asyncplay_report")
+    if report:
+        return Path(report).with_name(Path(report).name + ".html")
+    if config.getoption("asyncplay_timeline"):
+        return Path(config.invocation_params.dir) / TIMELINE_PAGE
+    return None
+
+
+def _start_page(config: pytest.Config) -> None:
+    """Give this process the folder the page's parts go to: an xdist worker gets the controller's."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        folder = workerinput.get("asyncplay_parts")
+        if folder:
+            config.stash[PARTS_KEY] = PageParts(Path(folder))
+        return
+    if page_path(config) is not None:
+        config.stash[OWN_PARTS_KEY] = Path(tempfile.mkdtemp(prefix="asyncplay-page-"))
+        config.stash[PARTS_KEY] = PageParts(config.stash[OWN_PARTS_KEY])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand each worker the folder of the page's parts."""
+    parts = node.config.stash.get(PARTS_KEY, None)
+    if parts is not None:
+        node.workerinput["asyncplay_parts"] = str(parts.directory)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``--asyncplay-timeline``: a test's plays become its sections of the page, with its outcome."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    results = item.stash.get(RESULTS_KEY, None)
+    parts = item.config.stash.get(PARTS_KEY, None)
+    if results and parts is not None and (report.when == "call" or report.failed):
+        for part in parts_of_test(1 << 20, item.nodeid, report.outcome if report.when == "call" else
+                               f"{report.outcome} in {report.when}", results):
+            parts.add(part)
+        results.clear()  # a setup/teardown report after the call adds only what came later
+
+
+def _write_page(config: pytest.Config, terminalreporter: Any) -> None:
+    """Put the parts together in the page (the controller, or a run without xdist)."""
+    folder = config.stash.get(OWN_PARTS_KEY, None)
+    path = page_path(config)
+    if folder is None or path is None:
+        return
+    parts = PageParts(folder).parts()
+    if not parts:
+        terminalreporter.write_line(f"timeline page: not written, no play to draw ({path})")
+        return
+    write_page(path, parts)
+    size = path.stat().st_size
+    terminalreporter.write_line(f"timeline page: {path} ({len(parts)} section(s), {size / 1024:.0f} KiB)")
 
 
 AUDIT_SPEC_KEY = pytest.StashKey[HostSpec]()
@@ -337,6 +413,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if report and (rows or session is not None):  # an audit with nothing to audit still leaves its report
         json_path, md_path = write_reports(rows, Path(report), notes, shard_of(config))
         terminalreporter.write_line(f"reports: {json_path} {md_path}")
+    _write_page(config, terminalreporter)
 
 
 @pytest.hookimpl(trylast=True)
@@ -546,6 +623,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         if guard is not None and guard.received is not None:
             log.debug("signal cleanup (%s) done in %.1fs", signal.Signals(guard.received).name,
                       time.monotonic() - began)
+    folder = config.stash.get(OWN_PARTS_KEY, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     if guard is not None:
         guard.restore()
 
@@ -596,8 +676,11 @@ def asyncplay_hosts(request: pytest.FixtureRequest) -> Iterator[list[Target]]:
 def asyncplay(request: pytest.FixtureRequest, asyncplay_hosts: list[Target], tmp_path: Path) -> PlaybookRunner:
     """A runner bound to the test's hosts: ``asyncplay.run(playbook, faults=..., ...) -> PlayResult``."""
     spec = spec_for(request.node)
-    return PlaybookRunner(
+    runner = PlaybookRunner(
         asyncplay_hosts, groups=spec.group_map, inventory=spec.inventory,
         search=[Path(str(request.node.path)).parent], rootdir=Path(str(request.config.rootpath)),
         workdir=tmp_path / "asyncplay",
     )
+    if request.config.getoption("asyncplay_timeline") and PARTS_KEY in request.config.stash:
+        runner.on_result.append(request.node.stash.setdefault(RESULTS_KEY, []).append)
+    return runner

@@ -52,6 +52,8 @@ class PlayResult:
     failures: list[TaskFailure] = field(default_factory=list)
     #: POSIX time of the play's start: the zero of ``FaultRecord.at`` and ``TaskFailure.at`` (None: not recorded).
     started_at: Optional[float] = None
+    #: The run's folder (inventory, stdout); a failing assertion helper writes the play's ``timeline.html`` there.
+    run_dir: Optional[Path] = None
 
     @property
     def ok(self) -> bool:

@@ -170,6 +170,8 @@ class PlaybookRunner:
         self.rootdir = Path(rootdir) if rootdir else None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="asyncplay-runs-"))
         self._runs = 0
+        #: Called with every ``PlayResult`` this runner returns (the plugin draws them with ``--asyncplay-timeline``).
+        self.on_result: list[Callable[[PlayResult], None]] = []
 
     def run(
         self,
@@ -271,8 +273,10 @@ class PlaybookRunner:
             playbook=path, rc=rc, stats=stats, events=events, stdout=outcome.stdout, duration=duration,
             faults=[r for f in faults for r in f.finish(ctx)], jobs=tracker.jobs,
             timed_out=outcome.status == "timeout", ansible_version=".".join(map(str, ansible_core_version())),
-            failures=account.failures, started_at=started_at,
+            failures=account.failures, started_at=started_at, run_dir=run_dir,
         )
+        for hook in self.on_result:
+            hook(result)
         check_relays(self.targets, result)
         return result
 

@@ -135,6 +135,16 @@ class Timeline:
         """Plain JSON-able data."""
         return _plain(asdict(self))  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timeline:
+        """The timeline ``to_dict`` gave (how a page's parts travel from xdist workers to the controller)."""
+        fields = {k: v for k, v in data.items() if k != "lanes"}
+        lanes = [HostLane(host=lane["host"], recap=dict(lane.get("recap", {})),
+                          spans=[Span(**span) for span in lane.get("spans", [])],
+                          marks=[Mark(**mark) for mark in lane.get("marks", [])])
+                 for lane in data.get("lanes", [])]
+        return cls(lanes=lanes, **fields)
+
 
 # ---- building ---------------------------------------------------------------------------------------------
 
@@ -676,6 +686,8 @@ table{border-collapse:collapse;margin:8px 0 4px;font-size:12px}
 th,td{border:1px solid #d5d8dd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f1f3f6} td.num{text-align:right} td.code{font-family:"DejaVu Sans Mono",monospace;font-size:11px}
 caption{text-align:left;font-weight:600;padding:4px 0}
+td.code{overflow-wrap:anywhere} .ledger td:nth-child(4){white-space:nowrap} .ledger td:last-child{min-width:26em}
+.noplay{color:#4a4f57;font-style:italic}
 """
 
 
@@ -753,7 +765,8 @@ def _pane(label: Optional[str], timeline: Timeline, width: float, t_max: float) 
 
 @dataclass
 class Section:
-    """One part of a page: a title, a verdict line, and one or two (label, Timeline) panes side by side."""
+    """One part of a page: a title, a verdict line, and up to two (label, Timeline) panes side by side (none:
+    an item that never played, such as a broken playbook's, shows its title and verdict alone)."""
 
     title: str
     verdict: str = ""
@@ -764,11 +777,14 @@ def render_page(sections: Sequence[Section], title: str = "pytest-asyncplay time
     """A self-contained HTML page (inline SVG and CSS, no script, nothing fetched) with one part per section."""
     parts = []
     for section in sections:
-        if not 1 <= len(section.panes) <= 2:
-            raise ValueError(f"section {section.title!r} has {len(section.panes)} timelines; give 1 or 2")
+        if len(section.panes) > 2:
+            raise ValueError(f"section {section.title!r} has {len(section.panes)} timelines; give 0, 1 or 2")
         width = WIDTH if len(section.panes) == 1 else PAIR_WIDTH
-        t_max = max(axis_end(timeline) for _, timeline in section.panes)  # one scale for both panes
+        t_max = max((axis_end(timeline) for _, timeline in section.panes), default=0.0)  # one scale for both
         panes = "".join(_pane(label, timeline, width, t_max) for label, timeline in section.panes)
+        if not section.panes:
+            panes = '<p class="noplay">no play to show: this item never got to play</p>'
+
         verdict = f'<p class="verdict">{_e(section.verdict)}</p>' if section.verdict else ""
         parts.append(f'<section class="play"><h2>{_e(section.title)}</h2>{verdict}'
                      f'<div class="panes">{panes}</div></section>')

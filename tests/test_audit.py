@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from asyncplay_corpus_expectations import load_corpus  # registered by tests/conftest.py
+from browser import EXTERNAL, page_dom
 
 from pytest_asyncplay.audit.lint import SEVERITY
 from pytest_asyncplay.versions import end_in_rescue_fails_play
@@ -72,6 +73,31 @@ def test_demo_verdicts_on_the_example_playbooks(in_repo: pytest.Pytester) -> Non
     properties = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
     killed = properties["compress logs[killed]"]
     assert killed["file_line"].endswith(".yml:6") and killed["jid"].startswith("j")
+    jids = {j for c in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+            for p in c.iter("property") if p.get("name") == "jid" for j in p.get("value", "").split(",")}
+    check_demo_page(pytester.path / "report.html", pytester.path / "profile", data, jids)
+
+
+def check_demo_page(page: Path, profile: Path, data: dict, faulted: set[str]) -> None:
+    """report.html draws every item: its clean baseline beside its probe, on host1, every job of the ledger as a
+    bar, the fault on the faulted job, the polls of a reaped one; and it fetches nothing."""
+    text = page.read_text(encoding="utf-8")
+    assert not EXTERNAL.search(text), f"the page refers outside itself: {EXTERNAL.search(text)}"
+    dom = page_dom(page, profile)
+    assert len(dom.sections) == len(data["rows"]) == 7 and all(len(s) == 2 for s in dom.sections)
+    assert len(faulted) == 9  # a job per item, and the batch's three loop items one by one
+    for baseline, probe in dom.sections:
+        for svg in (baseline, probe):
+            assert {a["data-host"] for a in dom.having("lane", svg)} == {"host1"}
+            assert len(dom.having("job", svg)) == dom.ledger_rows[svg] >= 1, f"timeline {svg}: a job is not drawn"
+            assert len(dom.having("end", svg)) == 1
+        assert not dom.having("fault", baseline)
+        (fault,) = dom.having("fault", probe)
+        assert fault["data-jid"] in faulted
+        assert [a for a in dom.having("job", probe) if a["data-jid"] == fault["data-jid"]]
+    shown = {a["data-jid"] for _, probe in dom.sections for a in dom.having("fault", probe)}
+    polled = {a["data-jid"] for _, probe in dom.sections for a in dom.having("poll", probe)}
+    assert len(shown) == 7 and len(polled & shown) == 6  # the unreaped job alone has no poll
 
 
 def test_lint_items_match_the_corpus_expectations(in_repo: pytest.Pytester) -> None:

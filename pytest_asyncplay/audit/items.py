@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 import pytest
 
 from ..errors import AsyncplayError
+from ..pages import PageParts, audit_part
 from .discover import AsyncTask, Playbook, discover
 from .lint import TaskVerdict, analyze
 from .reap import Probe, ReapAuditor
@@ -278,6 +279,21 @@ class ReapAuditItem(_AuditItem):
         self.task, self.kind, self.verdict = task, kind, verdict
         self.probe: Optional[Probe] = None
 
+    def record(self, kind: str, verdict: str, message: str, lint: Optional[TaskVerdict], **extra: Any) -> None:
+        """Leave the row data (as every item does) and this item's section of the timeline page: the clean
+        baseline and the probe run that decided (when ``--asyncplay-report`` or ``--asyncplay-timeline``)."""
+        super().record(kind, verdict, message, lint, **extra)
+        parts = self.config.stash.get(PARTS_KEY, None)
+        if parts is None:
+            return
+        auditor = self.config.stash.get(AUDITOR_KEY, None)
+        base = auditor.cached_baseline(self.task.playbook) if auditor is not None else None
+        said = message.split(":", 1)[0].replace(" ", "-")
+        parts.add(audit_part(self.order or 0, self.nodeid, f"{self.where()} {self.task.node_name} [{kind}]",
+                             message if said == verdict else f"{verdict}: {message}",
+                             base.result if base is not None else None,
+                             self.probe.runs if self.probe is not None else [], kind))
+
     def setup(self) -> None:
         playbook = self.parent.playbook if isinstance(self.parent, PlaybookFile) else None
         error = playbook.error if playbook is not None else None
@@ -415,4 +431,6 @@ class AuditSplit:
 
 
 AUDITOR_KEY = pytest.StashKey[ReapAuditor]()
+#: Where the items of this process write their sections of the timeline page (absent: no page is made).
+PARTS_KEY = pytest.StashKey[PageParts]()
 AUDIT_KEY = pytest.StashKey[AuditSession]()

@@ -184,6 +184,10 @@ class ReapAuditor:
             self._baselines[playbook] = Baseline(playbook, self._runner_for().run(playbook))
         return self._baselines[playbook]
 
+    def cached_baseline(self, playbook: Path) -> Optional[Baseline]:
+        """The clean run of ``playbook`` if it has been run (never runs it)."""
+        return self._baselines.get(playbook)
+
     def known_runtimes(self) -> Mapping[tuple[Path, str], float]:
         """Measured runtimes of every task seen in a baseline so far, for the lint's headroom check."""
         runtimes: dict[tuple[Path, str], float] = {}

@@ -204,7 +204,7 @@ def test_a_page_of_sections_side_by_side():
     ticks = re.findall(r'<text class="tick" x="([\d.]+)"[^>]*>([^<]*)</text>', pair)
     assert ticks[:len(ticks) // 2] == ticks[len(ticks) // 2:], "the two panes do not share one time scale"
     assert axis_end(probe) > axis_end(baseline)
-    with pytest.raises(ValueError, match="give 1 or 2"):
+    with pytest.raises(ValueError, match="give 0, 1 or 2"):
         render_page([Section("three", "", [("a", probe)] * 3)])
 
 
