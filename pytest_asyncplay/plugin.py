@@ -411,8 +411,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
     report = config.getoption("asyncplay_report")
     if report and (rows or session is not None):  # an audit with nothing to audit still leaves its report
-        json_path, md_path = write_reports(rows, Path(report), notes, shard_of(config))
-        terminalreporter.write_line(f"reports: {json_path} {md_path}")
+        written = write_reports(rows, Path(report), notes, shard_of(config))
+        terminalreporter.write_line(f"reports: {' '.join(map(str, written))}")
     _write_page(config, terminalreporter)
 
 

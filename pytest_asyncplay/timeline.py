@@ -686,7 +686,8 @@ table{border-collapse:collapse;margin:8px 0 4px;font-size:12px}
 th,td{border:1px solid #d5d8dd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f1f3f6} td.num{text-align:right} td.code{font-family:"DejaVu Sans Mono",monospace;font-size:11px}
 caption{text-align:left;font-weight:600;padding:4px 0}
-td.code{overflow-wrap:anywhere} .ledger td:nth-child(4){white-space:nowrap} .ledger td:last-child{min-width:26em}
+td.code{overflow-wrap:anywhere} table.ledger{width:max-content} .ledger td{white-space:nowrap}
+.ledger td:last-child{white-space:normal;min-width:24em;max-width:44em}
 .noplay{color:#4a4f57;font-style:italic}
 """
 
