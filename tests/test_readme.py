@@ -1,106 +1,71 @@
-"""Every snippet in the README is exercised: Python examples run, commands use real options, the
-tox.ini is read by tox, the workflow is valid YAML whose pytest commands exist."""
+"""The README is the short front door: it starts with the demo and test commands CI runs, stays short, and its
+first example is the test ``tests/test_plugin.py`` runs. Also the snippet readers shared by ``test_docs.py``:
+every page (the README and ``docs/*.md``) is read the same way."""
 
 from __future__ import annotations
 
 import re
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.S | re.M)
+MAX_README_LINES = 125
 
 
-def blocks(language: str) -> list[str]:
-    return [body for lang, body in BLOCKS if lang == language]
+def pages() -> list[Path]:
+    """The README and every page under ``docs/``, in a stable order."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def page_blocks(path: Path) -> list[tuple[str, str]]:
+    """``(language, body)`` of every fenced block of one page, in order."""
+    return FENCE.findall(path.read_text())
+
+
+def blocks(language: str, paths: list[Path] | None = None) -> list[str]:
+    """The bodies of every fenced block in ``language`` on ``paths`` (default: the README)."""
+    return [body for path in (paths or [README]) for lang, body in page_blocks(path) if lang == language]
 
 
 def readme_example() -> str:
-    """The ten-line example test at the top of the README."""
+    """The ten-line example test near the top of the README."""
     return next(b for b in blocks("python") if "def test_a_failed_compress_job_fails_the_play" in b)
 
 
-@pytest.fixture(scope="module")
-def known_options() -> set[str]:
-    done = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, cwd=ROOT)
-    options = set(re.findall(r"--[a-z][\w-]+", done.stdout))
-    return options | {"--junitxml"} if "--junit-xml" in options else options  # pytest lists one spelling
+def the_two_commands() -> list[str]:
+    """The README's first block: the demo and the test command, comments dropped."""
+    lang, body = page_blocks(README)[0]
+    assert lang == "bash", "the README's first block must be the two commands (bash)"
+    return [line.split("#")[0].strip() for line in body.strip().splitlines()]
 
 
-@pytest.mark.docker  # plays on real hosts in a subprocess
-def test_every_python_snippet_runs_green(pytester: pytest.Pytester) -> None:
-    for folder in (ROOT / "example_playbooks", ROOT / "tests" / "playbooks"):
-        for playbook in folder.glob("*.yml"):
-            shutil.copy(playbook, pytester.path / playbook.name)
-    python = blocks("python")
-    assert len(python) == 3
-    for index, body in enumerate(python):
-        pytester.makepyfile(**{f"test_snippet_{index}": body})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=8)
-
-
-def test_every_command_uses_options_that_exist(known_options: set[str]) -> None:
-    commands = [line for body in blocks("bash") for line in body.splitlines() if "pytest" in line]
-    commands += [step["run"] for step in workflow()["jobs"]["audit"]["steps"] if "pytest" in step.get("run", "")]
-    commands += [line for body in blocks("ini") for line in body.splitlines() if line.startswith("commands")]
-    used = {opt.split("=")[0] for command in commands for opt in re.findall(r"--[a-z][\w-]+(?:=\S+)?", command)}
-    assert used and used <= known_options, used - known_options
+def test_the_readme_starts_with_the_demo_and_the_test_command() -> None:
+    text = README.read_text()
+    first_block_line = text[:text.index("```")].count("\n") + 1
+    assert first_block_line <= 6, f"the two commands start on line {first_block_line}; put them at the very top"
+    demo, tests = the_two_commands()
+    assert demo == "bash scripts/setup.sh && .venv/bin/pytest -n 2 -p no:cacheprovider --asyncplay-reap-audit " \
+                   "example_playbooks --asyncplay-report asyncplay-report"
+    assert tests == "bash scripts/setup.sh && .venv/bin/pytest -n 2"
 
 
 def test_the_readme_commands_are_the_ci_commands() -> None:
-    setup, tests = [line.split("#")[0].strip() for line in blocks("bash")[0].strip().splitlines()]
+    demo, tests = the_two_commands()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert tests in ci and setup.startswith("bash scripts/setup.sh")
-    assert "--asyncplay-reap-audit example_playbooks" in setup
+    assert tests in ci and demo.startswith("bash scripts/setup.sh")
 
 
-def test_the_tox_ini_snippet_is_read_by_tox(tmp_path: Path) -> None:
-    (ini,) = blocks("ini")
-    (tmp_path / "tox.ini").write_text(ini)
-    tox = [str(Path(sys.executable).parent / "tox"), "-c", str(tmp_path / "tox.ini")]
-    listed = subprocess.run([*tox, "-l"], capture_output=True, text=True, check=True).stdout.split()
-    assert listed == ["ansible215", "ansible219", "ansible221"]
-    shown = subprocess.run([*tox, "config", "-e", "ansible219", "-k", "deps", "base_python", "commands"],
-                           capture_output=True, text=True, check=True).stdout
-    assert "ansible-core>=2.19,<2.20" in shown and "ansible-core>=2.15" not in shown
-    assert "python3.13" in shown and "--asyncplay-reap-audit playbooks/" in shown
+def test_the_readme_is_a_short_front_door() -> None:
+    lines = README.read_text().splitlines()
+    assert len(lines) <= MAX_README_LINES, f"README has {len(lines)} lines: move the detail into docs/"
+    linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", README.read_text()))
+    assert {"getting-started.md", "writing-tests.md", "faults.md", "audit-and-lint.md", "ci.md",
+            "troubleshooting.md"} <= linked
 
 
-def workflow() -> dict:
-    (body,) = blocks("yaml")
-    return yaml.safe_load(body)
-
-
-def test_the_workflow_snippet() -> None:
-    flow = workflow()
-    job = flow["jobs"]["audit"]
-    versions = [(m["ansible"], m["python"]) for m in job["strategy"]["matrix"]["include"]]
-    assert versions == [("2.15", "3.11"), ("2.19", "3.13"), ("2.21", "3.13")]
-    runs = [step.get("run", "") for step in job["steps"]]
-    audit = shlex.split(next(r for r in runs if r.startswith("pytest")))
-    report = next(a.split("=", 1)[1] for a in audit if a.startswith("--asyncplay-report="))
-    assert any(f"{report}.md" in r and "GITHUB_STEP_SUMMARY" in r for r in runs)
-    junit = next(a.split("=", 1)[1] for a in audit if a.startswith("--junitxml="))
-    assert any(step.get("with", {}).get("path") == junit for step in job["steps"])
-
-
-def test_troubleshooting_names_every_error_class() -> None:
-    import inspect
-
-    from pytest_asyncplay import errors
-
-    section = README[README.index("## Troubleshooting"):]
-    section = section[:section.index("\n## ", 1)]
-    classes = [name for name, cls in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(cls, errors.AsyncplayError) and cls is not errors.AsyncplayError]
-    assert len(classes) >= 8
-    missing = [name for name in classes if f"| `{name}` |" not in section]
-    assert missing == [], f"add a Troubleshooting row (when, fix) for {missing}"
+def test_the_readme_example_is_a_marked_test_of_one_host() -> None:
+    example = readme_example()
+    compile(example, "README example", "exec")
+    assert "@pytest.mark.asyncplay(hosts=1)" in example and "kill_job(\"compress logs\")" in example
