@@ -6,6 +6,8 @@ job, fault injection at chosen moments, assertion helpers, and a reap audit for 
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from .assertions import (
     assert_all_jobs_reaped,
     assert_no_swallowed_failures,
@@ -42,7 +44,10 @@ from .result import PlayResult, TaskFailure
 from .runner import PlaybookRunner
 from .targets import HostPool, Target
 
-__version__ = "0.1.0"
+try:  # single source: `version` in pyproject.toml, read from the installed metadata
+    __version__: str = importlib.metadata.version("pytest-asyncplay")
+except importlib.metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AsyncJob",
