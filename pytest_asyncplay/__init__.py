@@ -18,6 +18,7 @@ from .audit.discover import discover
 from .audit.lint import Finding, lint
 from .errors import (
     AsyncplayError,
+    CommandLineError,
     DockerUnavailableError,
     FaultError,
     HostStartError,
@@ -52,6 +53,7 @@ except importlib.metadata.PackageNotFoundError:  # imported from a source tree t
 __all__ = [
     "AsyncJob",
     "AsyncplayError",
+    "CommandLineError",
     "DockerUnavailableError",
     "FaultError",
     "FaultRecord",

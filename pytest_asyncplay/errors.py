@@ -56,3 +56,8 @@ class RelayError(AsyncplayError):
 class ReportMergeError(AsyncplayError):
     """The reports given to ``merge-reports`` cannot be merged into one run's (not a report, another
     schema, a row or test in two shards, a shard missing)."""
+
+
+class CommandLineError(AsyncplayError):
+    """``asyncplay`` was given a command line that cannot work (a path that does not exist, a file outside
+    ``--context``): it exits 2 with the cause and the fix."""

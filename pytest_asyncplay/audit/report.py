@@ -3,14 +3,15 @@
 Each audit or lint item leaves one record (a plain dict, so it crosses pytest-xdist and lands in
 JUnit properties); records of the same task merge into one row, rows in collection order. The JSON
 reports (and JUnit files) of the shards of a split run merge back into those of one run
-(``merge_reports``, ``merge_junit``; ``python -m pytest_asyncplay merge-reports``).
+(``merge_reports``, ``merge_junit``; ``asyncplay merge-reports``). ``write_reports`` writes JSON, Markdown
+and SARIF (:mod:`pytest_asyncplay.sarif`).
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -191,15 +192,32 @@ def to_markdown(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
+def _sarif(rows: Sequence[AuditRow], notes: Sequence[str], shard: Optional[tuple[int, int]]) -> str:
+    from ..sarif import audit_sarif, sarif_text  # sarif.py reads AuditRow: imported here, not at the top
+
+    return sarif_text(audit_sarif(rows))
+
+
+ReportWriter = Callable[[Sequence[AuditRow], Sequence[str], Optional[tuple[int, int]]], str]
+#: The files ``write_reports`` writes, by suffix: each one's text from the rows, notes and shard.
+REPORT_FORMATS: dict[str, ReportWriter] = {
+    ".json": lambda rows, notes, shard: to_json(rows, notes, shard) + "\n",
+    ".md": lambda rows, notes, shard: to_markdown(rows, notes),
+    ".sarif": _sarif,
+}
+
+
 def write_reports(rows: Sequence[AuditRow], base: Path, notes: Sequence[str] = (),
-                  shard: Optional[tuple[int, int]] = None) -> tuple[Path, Path]:
-    """Write ``base.json`` and ``base.md`` (with discovery's notes); return both paths."""
+                  shard: Optional[tuple[int, int]] = None) -> list[Path]:
+    """Write ``base.json``, ``base.md`` and ``base.sarif`` (one per :data:`REPORT_FORMATS` entry, with
+    discovery's notes); return the paths written, in that order."""
     base.parent.mkdir(parents=True, exist_ok=True)
-    json_path = base.with_name(base.name + ".json")
-    md_path = base.with_name(base.name + ".md")
-    json_path.write_text(to_json(rows, notes, shard) + "\n")
-    md_path.write_text(to_markdown(rows, notes))
-    return json_path, md_path
+    written = []
+    for suffix, writer in REPORT_FORMATS.items():
+        path = base.with_name(base.name + suffix)
+        path.write_text(writer(rows, notes, shard), encoding="utf-8")
+        written.append(path)
+    return written
 
 
 _ROW_FIELDS = {f.name for f in fields(AuditRow)}
