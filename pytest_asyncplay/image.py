@@ -9,6 +9,7 @@ sure exactly one process (one pytest-xdist worker, one CI job) builds.
 With ``DOCKER_HOST`` at another engine, the images are made there: the target image (or else its base)
 is copied from the local engine when it has it (``docker save | docker load``, streamed, ids kept, so
 the content hash is the same), else the base is pulled there or debootstrapped here and imported there.
+The engine may be Podman behind its Docker-compatible API (``is_podman``; docs/podman.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -67,6 +69,20 @@ def docker_client() -> docker.DockerClient:
             "start it (`dockerd &` or `systemctl start docker`), or point DOCKER_HOST at a running engine.",
         ) from exc
     return client
+
+
+_PODMAN: weakref.WeakKeyDictionary[docker.DockerClient, bool] = weakref.WeakKeyDictionary()
+
+
+def is_podman(client: docker.DockerClient) -> bool:
+    """Whether ``client``'s engine is Podman (its Docker-compatible API), from the engine's own version
+    report (a component or platform named Podman), not from ``DOCKER_HOST``; asked once per client."""
+    if client not in _PODMAN:
+        version = client.version()
+        names = [str(c.get("Name", "")) for c in version.get("Components") or []]
+        names.append(str((version.get("Platform") or {}).get("Name", "")))
+        _PODMAN[client] = any("podman" in name.lower() for name in names)
+    return _PODMAN[client]
 
 
 def context_hash(base_id: str) -> str:
@@ -147,11 +163,16 @@ def bootstrap_base(client: docker.DockerClient, base: str) -> str:
         archive = Path(scratch) / "rootfs.tar"
         with tarfile.open(archive, "w") as tar:
             tar.add(rootfs, arcname=".")
-        client.api.import_image(
-            src=str(archive), repository=BASE_REPOSITORY, tag=suite,
-            changes=[f"LABEL {SUBSTITUTE_LABEL}={base}", 'CMD ["/bin/bash"]'],
-        )
-    return str(client.images.get(f"{BASE_REPOSITORY}:{suite}").id)
+        return import_rootfs(client, archive, f"{BASE_REPOSITORY}:{suite}",
+                             [f"LABEL {SUBSTITUTE_LABEL}={base}", 'CMD ["/bin/bash"]'])
+
+
+def import_rootfs(client: docker.DockerClient, archive: Path, name: str, changes: Sequence[str]) -> str:
+    """Import a root filesystem tarball as the image ``name`` (``repository:tag``) with Dockerfile
+    ``changes`` applied; return its id."""
+    # the tag inside the repository parameter: Podman (4.3) ignores the tag parameter and tags ":latest"
+    client.api.import_image(src=str(archive), repository=name, changes=list(changes))
+    return str(client.images.get(name).id)
 
 
 def image_source(client: docker.DockerClient) -> Optional[docker.DockerClient]:
@@ -175,7 +196,8 @@ def image_source(client: docker.DockerClient) -> Optional[docker.DockerClient]:
 def _identity(client: docker.DockerClient) -> tuple[str, str, str]:
     """What tells engines apart: two on one machine can share an ID (``/etc/docker/key.json``), not a root dir."""
     info = client.info()
-    return str(info.get("ID")), str(info.get("Name")), str(info.get("DockerRootDir"))
+    engine_id = "" if is_podman(client) else str(info.get("ID"))  # Podman makes up a new ID on every call
+    return engine_id, str(info.get("Name")), str(info.get("DockerRootDir"))
 
 
 def copy_image(source: docker.DockerClient, client: docker.DockerClient, names: Sequence[str]) -> Optional[str]:

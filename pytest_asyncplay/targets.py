@@ -7,6 +7,7 @@ the local engine; with ``DOCKER_HOST`` at another engine (``tcp://H:P``, ``ssh:/
 on ``H`` (or ``ASYNCPLAY_PUBLISH_ADDRESS``), on a port the engine picks, and reached there (``Engine``).
 Ansible always connects to a relay on ``127.0.0.1`` in this process. A pool made with ``keep=`` leaves
 its containers (labelled ``pytest-asyncplay.keep=<keep>``, which ``reap_orphans`` skips) for a human.
+The engine may be Podman behind its Docker-compatible API: the same calls; see docs/podman.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 from .connection import Relay
 from .errors import HostStartError
-from .image import DEFAULT_BASE, docker_client, ensure_image
+from .image import DEFAULT_BASE, docker_client, ensure_image, is_podman
 
 if TYPE_CHECKING:
     import docker
@@ -443,8 +444,7 @@ class HostPool:
                 if ("allocated" in str(exc) or "address already in use" in str(exc)) and attempt < 5:
                     continue
                 raise HostStartError(
-                    f"container for host {name!r} did not start: {exc}",
-                    "check `docker info` and free disk space; the image is " + image,
+                    f"container for host {name!r} did not start: {exc}", self._start_hint(str(exc), image),
                 ) from exc
         assert container_id and port is not None
         relay: Optional[Relay] = None
@@ -476,6 +476,18 @@ class HostPool:
         log.debug("started %s: container %s, ssh on %s:%d (relay for %s:%d), ready in %.2fs", name,
                   target.container_id[:12], LOOPBACK, relay.port, engine.address, port, time.monotonic() - began)
         return target
+
+    def _start_hint(self, error: str, image: str) -> str:
+        """The fix for a container that did not start: Podman's two set-up slips named, else the usual checks."""
+        if is_podman(self.client):
+            if "init binary" in error or "catatonit" in error:  # --init needs Podman's own init binary
+                return ("Podman runs --init with catatonit: install it (`apt-get install catatonit`; "
+                        "`bash scripts/podman.sh` does), or set init_path in containers.conf to a tini binary.")
+            if "rlimit" in error:  # Podman's default open-files limit can exceed the machine's hard limit
+                return ("set `default_ulimits = []` under [containers] in /etc/containers/containers.conf "
+                        "(`bash scripts/podman.sh` does) and restart the podman service.")
+            return "check `podman info` and free disk space; the image is " + image
+        return "check `docker info` and free disk space; the image is " + image
 
     def _published_port(self, container_id: str) -> int:
         """The host port the engine published the container's sshd on (one inspect)."""
@@ -518,7 +530,8 @@ class HostPool:
         """Restart a host's container (a crash-reboot) and wait until it answers SSH again."""
         began = time.monotonic()
         self.client.api.restart(target.container_id, timeout=0)
-        if not self.engine.local:  # the engine picked the port, and may pick another one after a restart
+        # the engine picked the port, and Docker may pick another one after a restart (Podman keeps it)
+        if not self.engine.local:
             port = self._published_port(target.container_id)
             if port != target.published_port:
                 target.published_port = port

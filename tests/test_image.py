@@ -56,11 +56,11 @@ def test_debian_suite_names():
 
 
 def test_an_engine_is_never_its_own_image_source(client, monkeypatch):
-    from pytest_asyncplay.image import IMAGE_SOURCE_ENV, image_source
+    from pytest_asyncplay.image import DEFAULT_IMAGE_SOURCE, IMAGE_SOURCE_ENV, image_source
 
     monkeypatch.delenv(IMAGE_SOURCE_ENV, raising=False)
-    if not os.environ.get("DOCKER_HOST", "").startswith(("tcp://", "ssh://")):
-        assert image_source(client) is None  # the client is the local engine itself
+    if os.environ.get("DOCKER_HOST", "") in ("", DEFAULT_IMAGE_SOURCE):
+        assert image_source(client) is None  # the client is the default local engine itself
     monkeypatch.setenv(IMAGE_SOURCE_ENV, "unix:///nonexistent/docker.sock")
     assert image_source(client) is None
 
