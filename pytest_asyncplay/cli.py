@@ -23,7 +23,7 @@ from .audit.lint import Finding, TaskVerdict, analyze
 from .audit.report import merge_junit, merge_reports, write_reports
 from .audit.walker import is_play
 from .errors import CommandLineError, PlaybookSyntaxError, ReportMergeError
-from .sarif import finding_location, lint_sarif, sarif_text, tool_version
+from .sarif import below, finding_location, lint_sarif, sarif_text, tool_version
 
 __all__ = ["LINT_SCHEMA", "CommandLineError", "LintRun", "lint_document", "lint_junit", "main", "run_lint"]
 
@@ -56,11 +56,14 @@ class LintRun:
     context: Optional[Path] = None
 
     def findings(self) -> list[Finding]:
-        """Broken playbooks first, then each task's findings in discovery order; each finding once."""
+        """Broken playbooks first, then each task's findings in discovery order; each finding once: a role's task
+        judged alike under several playbooks is one finding (its message names the path from the first)."""
         out: dict[tuple[Any, ...], Finding] = {}
         for finding in [*self.broken, *(f for v in self.verdicts for f in v.findings)]:
             path, line = finding_location(finding)
-            out.setdefault((finding.kind, path, line, finding.message, finding.reap_file, finding.reap_line), finding)
+            reap = os.path.realpath(finding.reap_file) if finding.reap_file else None
+            key = (finding.kind, os.path.realpath(path), line, reap, finding.reap_line)  # a symlinked role is one
+            out.setdefault((*key, finding.message) if finding.kind == "error" else key, finding)
         return list(out.values())
 
     def fails(self, finding: Finding) -> bool:
@@ -74,17 +77,18 @@ class LintRun:
 
     def show(self, path: Path | str) -> str:
         """``path`` relative to the cwd when it lies below it (POSIX separators), else absolute."""
-        absolute = Path(os.path.abspath(path))
-        if absolute == self.base or self.base in absolute.parents:
-            return absolute.relative_to(self.base).as_posix()
-        return str(absolute)
+        inside = below(path, self.base)
+        return inside.as_posix() if inside is not None else os.path.abspath(path)
 
     def counts(self) -> dict[str, int]:
         """Tasks by their worst severity (``ok`` has no finding at all), broken playbooks, skipped files."""
-        counts = {"files": len(self.playbooks), "tasks": len(self.verdicts), "ok": 0, "advice": 0, "swallows": 0,
-                  "unknown": 0, "broken": len(self.broken), "skipped": len(self.skipped)}
+        tasks: dict[tuple[Path, int], set[str]] = {}  # a task played by several playbooks counts once, at its worst
         for verdict in self.verdicts:
-            severities = {f.severity for f in verdict.findings}
+            tasks.setdefault((Path(os.path.realpath(verdict.task.file)), verdict.task.line), set()).update(
+                f.severity for f in verdict.findings)
+        counts = {"files": len(self.playbooks), "tasks": len(tasks), "ok": 0, "advice": 0, "swallows": 0,
+                  "unknown": 0, "broken": len(self.broken), "skipped": len(self.skipped)}
+        for severities in tasks.values():
             counts[next((s for s in ("swallows", "unknown", "advice") if s in severities), "ok")] += 1
         return counts
 

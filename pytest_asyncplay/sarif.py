@@ -149,14 +149,24 @@ def tool_version() -> str:
         return "0+unknown"
 
 
+def below(path: Path | str, base: Path | str) -> Optional[Path]:
+    """``path`` relative to ``base`` when it lies below it, else None. The real path comes first: a file reached
+    through a symlinked folder (``playbooks/roles -> ../roles``) is named where it lives, once."""
+    for candidate, root in ((os.path.realpath(path), os.path.realpath(base)), (os.path.abspath(path),
+                                                                               os.path.abspath(base))):
+        found, top = Path(candidate), Path(root)
+        if found == top or top in found.parents:
+            return found.relative_to(top)
+    return None
+
+
 def location_of(path: Path | str, base: Optional[Path]) -> dict[str, Any]:
     """An ``artifactLocation``: relative to ``base`` (with ``uriBaseId``) when below it, else absolute."""
     path = Path(path)
     if base is not None:
-        absolute = path if path.is_absolute() else Path(os.path.abspath(path))
-        root = Path(os.path.abspath(base))
-        if absolute == root or root in absolute.parents:
-            return {"uri": absolute.relative_to(root).as_posix(), "uriBaseId": SRCROOT}
+        inside = below(path, base)
+        if inside is not None:
+            return {"uri": inside.as_posix(), "uriBaseId": SRCROOT}
     if path.is_absolute():
         return {"uri": path.as_uri()}
     return {"uri": path.as_posix(), "uriBaseId": SRCROOT}  # already relative to the root (audit rows)

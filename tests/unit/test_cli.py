@@ -143,6 +143,25 @@ def test_a_role_task_file_alone_is_its_role_walked_alone_and_with_context_the_pl
     assert code == 1 and out.startswith("unreaped.yml:3: unreaped: ")
 
 
+def test_a_role_task_played_by_several_playbooks_is_one_finding_and_one_task(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # seen in debops (65b66ff): ansible/playbooks/service/{controller,postwhite}.yml and playbooks importing them
+    # play roles whose handler fires and forgets; each playbook judged the handler again, 8 lines for 2 tasks
+    monkeypatch.chdir(tmp_path)
+    play = "- hosts: all\n  roles: [cache]\n"
+    write(tmp_path, {"roles/cache/tasks/main.yml": ROLE_LAUNCH, "playbooks/service/cache.yml": play,
+                     "playbooks/site.yml": "- import_playbook: service/cache.yml\n", "playbooks/other.yml": play})
+    (tmp_path / "playbooks" / "roles").symlink_to(tmp_path / "roles")
+    (tmp_path / "playbooks" / "service" / "roles").symlink_to(tmp_path / "roles")
+    code, out, _ = lint(capsys, ".")
+    lines = [line for line in out.splitlines() if ": unreaped: " in line]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("roles/cache/tasks/main.yml:1: unreaped:"), out
+    assert "asyncplay lint: 1 fire-and-forget task(s)" in out and "1 can swallow a failure" in out
+    sarif = main(["lint", ".", "--format", "sarif"])
+    results = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    assert sarif == 1 and len(results) == 1
+
+
 def test_roles_path_finds_a_role_kept_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(write(tmp_path, {"site/cache.yml": ROLE_PLAYBOOK, "shared/cache/tasks/main.yml": ROLE_LAUNCH}))
