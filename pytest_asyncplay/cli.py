@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .audit.discover import Playbook, discover, is_playbook_candidate, load_yaml
-from .audit.lint import Finding, TaskVerdict, analyze
+from .audit.lint import Finding, TaskVerdict, analyze, distinct
 from .audit.report import merge_junit, merge_reports, write_reports
 from .audit.walker import is_play
 from .errors import CommandLineError, PlaybookSyntaxError, ReportMergeError
@@ -56,15 +56,9 @@ class LintRun:
     context: Optional[Path] = None
 
     def findings(self) -> list[Finding]:
-        """Broken playbooks first, then each task's findings in discovery order; each finding once: a role's task
-        judged alike under several playbooks is one finding (its message names the path from the first)."""
-        out: dict[tuple[Any, ...], Finding] = {}
-        for finding in [*self.broken, *(f for v in self.verdicts for f in v.findings)]:
-            path, line = finding_location(finding)
-            reap = os.path.realpath(finding.reap_file) if finding.reap_file else None
-            key = (finding.kind, os.path.realpath(path), line, reap, finding.reap_line)  # a symlinked role is one
-            out.setdefault((*key, finding.message) if finding.kind == "error" else key, finding)
-        return list(out.values())
+        """Broken playbooks first, then each task's findings in discovery order; each finding once
+        (:func:`~pytest_asyncplay.audit.lint.distinct`: a role's task judged alike under several playbooks is one)."""
+        return distinct([*self.broken, *(f for v in self.verdicts for f in v.findings)])
 
     def fails(self, finding: Finding) -> bool:
         """Whether ``finding`` fails the lint: anything but advice, and advice too with ``--strict``."""

@@ -1,8 +1,8 @@
 """ansible-lint rule ``async-unreaped``: a fire-and-forget job (``async: N`` + ``poll: 0``) whose failure can leave
 the play green, as pytest-asyncplay's reap lint finds it (the analysis and verdicts of ``pytest --asyncplay-lint``).
 
-ansible-lint imports this file as a top-level module from its rules directory (``-r``, or a package under
-``ansiblelint/rules/custom/``), so every import here is absolute. The analysis runs once per ansible-lint run,
+ansible-lint imports this file as a top-level module from its rules directory (``-r`` or ``rulesdir:``), so
+every import here is absolute. The analysis runs once per ansible-lint run,
 over the paths ansible-lint was given (else its working directory), as :func:`pytest_asyncplay.audit.lint` runs
 on them; each finding is reported once, at the fire-and-forget task's ``file:line``, when ansible-lint reaches
 that file or the playbook whose walk found it.
@@ -21,6 +21,7 @@ from ansiblelint.rules import AnsibleLintRule
 
 from pytest_asyncplay.ansible_lint import RULE_ID
 from pytest_asyncplay.audit import Finding, lint
+from pytest_asyncplay.audit.lint import distinct
 
 __all__ = ["DOCS", "AsyncUnreapedRule", "Located", "locate"]
 
@@ -89,11 +90,8 @@ class AsyncUnreapedRule(AnsibleLintRule):
         cwd = Path(self.options.cwd if self.options is not None else ".")
         given = [cwd / p for p in (self.options.lintables if self.options is not None else [])]
         paths = tuple(sorted({p.resolve() for p in given if p.exists()})) or (cwd.resolve(),)
-        if paths not in self._analysed:
-            first: dict[tuple[Path, int, str, Optional[Path], Optional[int]], Located] = {}
-            for item in map(locate, lint(paths)):  # a role's task found by two playbooks: the first one's words
-                first.setdefault(item.key, item)
-            self._analysed[paths] = list(first.values())
+        if paths not in self._analysed:  # a role's task found by two playbooks: once, in the first one's words
+            self._analysed[paths] = [locate(f) for f in distinct(lint(paths))]
         return self._analysed[paths]
 
     def matchyaml(self, file: Lintable) -> list[MatchError]:

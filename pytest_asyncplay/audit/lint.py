@@ -45,6 +45,7 @@ Severities (:data:`SEVERITY`): ``swallows`` (a failed job can leave the play gre
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, 
 from pytest_asyncplay.audit.taskargs import possible_values, short_action
 from pytest_asyncplay.audit.walker import MISSING_ROLE
 
-__all__ = ["FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "TaskVerdict", "analyze", "lint"]
+__all__ = ["FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "TaskVerdict", "analyze", "distinct", "lint"]
 
 FindingKind = Literal[
     "error",
@@ -814,3 +815,22 @@ def lint(
         else:
             findings += [f for v in analyze([playbook], runtimes) for f in v.findings]
     return findings
+
+
+def distinct(findings: Iterable[Finding]) -> list[Finding]:
+    """``findings`` with each one once, in order: a role's task that several playbooks play (and so judge) is
+    one finding when they judge it alike, whatever relative path each message names it by. Findings are the
+    same when kind, task (its real ``file:line``: a symlinked roles folder is one) and reap are; a broken
+    playbook's finding is the same only with the same message."""
+    def real(path: Optional[Path]) -> Optional[str]:
+        return os.path.realpath(path) if path is not None else None
+
+    first: dict[tuple[Any, ...], Finding] = {}
+    for finding in findings:
+        if finding.task is None:
+            key: tuple[Any, ...] = (finding.kind, real(finding.playbook), finding.message)
+        else:
+            key = (finding.kind, real(finding.task.file), finding.task.line, real(finding.reap_file),
+                   finding.reap_line)
+        first.setdefault(key, finding)
+    return list(first.values())
