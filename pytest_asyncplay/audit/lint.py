@@ -1,42 +1,40 @@
-"""Static reap lint: does every fire-and-forget job have a reap that fails the play when it fails?
+"""Static reap lint: would a failure of each fire-and-forget job fail the play?
 
-Works on what :mod:`pytest_asyncplay.audit.discover` found; pure, fast, deterministic.
+Works on what :mod:`pytest_asyncplay.audit.discover` found; pure, fast, deterministic. Each launch
+(``async: N`` with ``poll: 0``) is judged by playing the rest of its playbook run symbolically
+(:mod:`pytest_asyncplay.audit.hostpath`), with every template evaluated by ansible-core's own Jinja2
+filters and tests over what the repo defines (:mod:`pytest_asyncplay.audit.symbolic`), once for each
+world of its job:
 
-A *reap* of a launch (a task with ``async: N``, ``poll: 0`` and ``register: R``) is a later
-``async_status`` task (any FQCN) in the same play or a later play of the same run whose ``jid``
-references ``R.ansible_job_id`` (also through ``R.results`` with ``item.ansible_job_id`` /
-``loop_control.loop_var``, a ``set_fact`` alias or task ``vars``), with no task re-registering
-``R`` in between. A reap in ``handlers`` counts only when a task at or after the launch, in the
-handler's play, notifies it (by name, ``listen`` topic or ``role : name``).
+- **failed** (the job was killed: a reap reads ``failed: true``, ``finished: 1``, no ``rc``). The launch
+  is sound when every way the host can go fails the host; it *swallows* when some way ends green; it is
+  ``not-analysed`` when some way cannot be followed (the job id goes to a module the lint cannot read, a
+  loop over something it cannot know...) and none ends green.
+- **running** (the job has not finished while the reap looks): a sound launch whose reap passes a job
+  that is still running gets ``reap-no-until``.
+- **ok** (the job succeeded): when the host fails anyway, the reap fails even a healthy job (advice).
 
-Rules decided here (see :data:`FINDING_KINDS` for the kinds):
+A *reap* is a task that reads the job with ``ansible.builtin.async_status`` (or a module declared with
+:class:`~pytest_asyncplay.audit.hostpath.ReapModule`): whatever its ``jid`` template evaluates to, a
+register, a ``set_fact`` alias, a loop over ``results`` or over a literal list of registers. The finding
+kinds say *why* a failure is swallowed, read off the way the host went:
 
-- A task is ok iff at least one of its reaps has no finding, and no task-level finding
-  (``async-timeout-tight``) applies. Every reap's findings are reported when none is sound.
-- ``reap-conditional``: the reap or anything enclosing it has a ``when:`` other than literal
-  true, or the reap sits in a ``rescue:`` (it runs only when its block failed). Conditions the
-  launch has too, and guards that only skip jobs that never started (``<ref>.ansible_job_id is
-  defined``, ``<register> is not skipped``), are fine.
-- ``reap-ignores-errors``: the effective ``ignore_errors`` is true or templated (it may be true).
-- ``reap-cannot-fail``: ``failed_when`` is literally false (or a list holding a literal false) and
-  no later ``assert``/``fail`` task mentions the reap's register.
-- ``reap-rescued``: the reap sits in the ``block:`` part of a block (at any depth) whose
-  ``rescue:`` does not re-raise. A rescue re-raises when it holds a ``fail`` task that runs
-  unconditionally (no ``when:``, errors not ignored, not inside a nested block with its own
-  rescue). ``meta: end_play``/``end_host`` end the play *green*, so they swallow the failure.
-- ``reap-no-until``: the reap has no ``until:``: it looks once, and a job still running passes.
-- ``reap-budget-short`` (advice): numeric ``retries`` x ``delay`` (defaults 3 and 5) below a literal
-  ``async``. Running out of retries fails the reap, so this never hides a failure: it only makes a
-  slow job fail the play early.
-- ``register-overwritten``: a task registers the launch's variable again before any reap reads it.
-- ``loop-partly-reaped``: the launch loops and every reference from the reap picks items
-  (``results[0]``, a slice, ``first``/``last``/``select``... filters).
-- ``reap-wrong-job``: no reap references the launch's register, and a later ``async_status``
-  references a register that was overwritten since the launch, that belongs to no fire-and-forget
-  launch, or whose job was already reaped (a copy-paste duplicate).
+- ``unreaped``: no reap reads the job on the way (none exists, a handler that would is not notified, the
+  reap is never reached: ``meta: end_play``, ``tags: [never]``).
+- ``register-overwritten``: the reap reads the launch's register after another task registered it again.
+- ``reap-wrong-job``: an ``async_status`` reads another job (or no job) and nothing reads this one.
+- ``reap-cleanup-only``: the only reap is ``mode: cleanup``, which never fails for a failed job.
+- ``reap-ignores-errors``: the reap fails, errors are ignored, and nothing later fails on its result.
+- ``reap-cannot-fail``: the reap's ``failed_when`` is false for a failed job and nothing later checks it.
+- ``reap-conditional``: the reap is skipped (its ``when:`` can be false where the launch ran, or it sits
+  in a ``rescue:`` that does not run).
+- ``reap-rescued``: the reap fails inside a block whose rescue handles it and ends green.
+- ``loop-partly-reaped``: a loop launch whose reaps read some items' jobs but not the failed one's.
+- ``reap-no-until``: the reap passes a job that is still running (no ``until:``).
+- ``reap-budget-short`` (advice): retries x delay below ``async``: a slow job fails the play early.
+- ``reap-fails-healthy-job`` (advice): the host fails even when the job succeeds.
 - ``async-timeout-tight`` (advice): only with measured ``runtimes``; ``async`` < 1.5 x the runtime.
-- ``not-analysed``: the lint cannot judge the task (a ``poll:`` template it cannot evaluate, or a
-  task file nothing reaches statically whose own tasks do not reap the job); never a pass.
+- ``not-analysed``: the lint cannot establish the verdict, and says which unknown decided it; never a pass.
 - ``error``: the playbook (or a file it pulls in) is broken; its tasks get no verdict.
 
 Severities (:data:`SEVERITY`): ``swallows`` (a failed job can leave the play green), ``unknown``
@@ -46,17 +44,18 @@ Severities (:data:`SEVERITY`): ``swallows`` (a failed job can leave the play gre
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
-from pytest_asyncplay.audit.taskargs import possible_values, short_action
-from pytest_asyncplay.audit.walker import MISSING_ROLE
+from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Path as HostPath, Program, ReapModule, explore
+from pytest_asyncplay.audit.taskargs import possible_values, short_action, templated
 
-__all__ = ["FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "TaskVerdict", "analyze", "distinct", "lint"]
+__all__ = [
+    "FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "ReapModule", "TaskVerdict", "analyze", "distinct", "lint",
+]  # fmt: skip
 
 FindingKind = Literal[
     "error",
@@ -72,6 +71,7 @@ FindingKind = Literal[
     "loop-partly-reaped",
     "reap-rescued",
     "reap-budget-short",
+    "reap-fails-healthy-job",
     "async-timeout-tight",
 ]
 
@@ -90,12 +90,13 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
     "loop-partly-reaped",
     "reap-no-until",
     "reap-budget-short",
+    "reap-fails-healthy-job",
     "async-timeout-tight",
 )
 
 Severity = Literal["swallows", "unknown", "advice"]
 #: Advice passes an item (a warning; it fails with ``--asyncplay-strict``); the rest fail it.
-ADVICE_KINDS: frozenset[str] = frozenset({"reap-budget-short", "async-timeout-tight"})
+ADVICE_KINDS: frozenset[str] = frozenset({"reap-budget-short", "reap-fails-healthy-job", "async-timeout-tight"})
 UNKNOWN_KINDS: frozenset[str] = frozenset({"not-analysed", "error"})
 SEVERITY: dict[str, Severity] = {
     kind: "advice" if kind in ADVICE_KINDS else "unknown" if kind in UNKNOWN_KINDS else "swallows"
@@ -112,32 +113,9 @@ RuntimeKey = tuple[Path, str]
 
 _FALSE_STRINGS = frozenset({"false", "no", "off", "0"})
 _TRUE_STRINGS = frozenset({"true", "yes", "on", "1"})
-_PATH = re.compile(r"""(?<![\w.'"])([A-Za-z_]\w*)((?:\s*\.\s*[A-Za-z_]\w*|\s*\[[^\[\]]*\])*)""")
-_SEGMENT = re.compile(r"""\.\s*([A-Za-z_]\w*)|\[\s*(['"])(.*?)\2\s*\]|\[([^\]]*)\]""")
-_PARTIAL_FILTER = re.compile(
-    r"\|\s*(first|last|random|select|reject|selectattr|rejectattr|batch|slice|min|max)\b(\([^)]*\))?"
-)
-_DEFINED_JOBS = re.compile(r"""selectattr\(\s*['"]ansible_job_id['"]\s*,\s*['"]defined['"]\s*\)""")
-#: A ``when:`` that only skips what never started a job: ``x.ansible_job_id is defined``,
-#: ``x is not skipped``, ``not x.skipped``, ``x.started``.
-_JOB_GUARD = re.compile(
-    r"""(?:not\s+)?\(?\s*(?P<ref>[A-Za-z_][\w.\[\]'"]*?)\s*\)?(?:\.ansible_job_id\s+is\s+defined|\s+is\s+not\s+skipped"""
-    r"""|\.started|\.ansible_job_id\s*!=\s*['"]{2}|\s+is\s+started)\s*""",
-)
-#: True in every real run (the lint judges real runs, not ``--check``).
-_REAL_RUN = re.compile(r"\(?\s*(?:not\s+ansible_check_mode(?:\s*\|\s*bool)?|ansible_check_mode\s*(?:==|is)\s*"
-                       r"(?:false|False|sameas\s+false))\s*\)?")
-#: Modules whose behaviour the lint knows (ansible.builtin, by short name): not a hidden check.
-_BUILTIN_ACTIONS = frozenset({
-    "assert", "async_status", "command", "copy", "debug", "fail", "file", "include_tasks", "import_tasks",
-    "lineinfile", "meta", "set_fact", "shell", "slurp", "stat", "template", "uri", "wait_for",
-})
-#: Modules whose action plugin waits for its own async job inside the task: no reap is needed.
-SELF_REAPING = {
-    "iptables_state": "its action plugin polls the job itself (the module's rollback protocol)",
-}
-_NOT_SKIPPED = re.compile(r"""not\s+\(?\s*(?P<ref>[A-Za-z_][\w.\[\]'"]*?)\s*\)?\s*(?:\.skipped|is\s+skipped)\s*""")
-_INDEX = "[]"
+_REAP_MODULE_HINT = ("If it is a module that waits for the job and fails on a failed one, declare it: ini option "
+                     "asyncplay_reap_modules = {module}:<job-id argument> (asyncplay lint --reap-module "
+                     "{module}:<argument>); it is then judged like async_status.")
 
 
 @dataclass(frozen=True)
@@ -186,156 +164,8 @@ class TaskVerdict:
     reaps: tuple[Task, ...] = ()
 
 
-@dataclass(frozen=True)
-class _JobRef:
-    """A reference from a reap's ``jid`` to a register; ``partial`` when it picks loop items."""
-
-    register: str
-    partial: bool
-    text: str
-
-
 # --------------------------------------------------------------------------------------------------
-# Reading jid expressions
-
-
-def _segments(tail: str) -> list[str]:
-    out: list[str] = []
-    for match in _SEGMENT.finditer(tail):
-        attr, _, quoted, index = match.groups()
-        out.append(attr or quoted or (_INDEX if index is not None else ""))
-    return out
-
-
-def _paths(text: str) -> list[tuple[str, list[str], str]]:
-    """Every ``name.attr[index]...`` path in a Jinja text: (head, segments, the tail as written)."""
-    return [(m.group(1), _segments(m.group(2)), m.group(2)) for m in _PATH.finditer(text)]
-
-
-def _inner(text: str) -> str:
-    """The expression of a ``{{ ... }}`` text (the text itself otherwise)."""
-    match = re.fullmatch(r"\s*\{\{-?\s*(.*?)\s*-?\}\}\s*", text, re.S)
-    return match.group(1) if match else text
-
-
-def _partial_filters(text: str) -> bool:
-    for match in _PARTIAL_FILTER.finditer(text):
-        if match.group(1) == "selectattr" and _DEFINED_JOBS.search(match.group(0)):
-            continue  # skipped loop items have no job id: selecting the defined ones keeps all jobs
-        return True
-    return False
-
-
-class _RefReader:
-    """Turns a reap's ``jid`` (and the loops it runs in) into the registers it takes job ids from.
-
-    ``facts`` maps a ``set_fact`` name to every definition of it; ``loops`` a loop variable to its loop.
-    """
-
-    def __init__(self, facts: Mapping[str, Sequence[str]], loops: Mapping[str, Any]) -> None:
-        self.facts = facts
-        self.loops = loops
-
-    @staticmethod
-    def alias(definition: str, tail: str) -> str | None:
-        """``tail`` applied to a ``set_fact`` alias (``job`` defined as ``{{ launch_result }}``)."""
-        inner = _inner(definition).strip()
-        return f"{{{{ {inner}{tail} }}}}" if _PATH.fullmatch(inner) else None
-
-    def refs(self, text: str, depth: int = 0) -> list[_JobRef]:
-        refs: list[_JobRef] = []
-        if depth > 4:
-            return refs
-        for head, segs, tail in _paths(text):
-            if head in self.loops and self.loops[head] is not None:
-                refs += self.loop_refs(self.loops[head], depth + 1)
-            elif head in self.facts:
-                for definition in self.facts[head]:
-                    refs += self.refs(self.alias(definition, tail) or definition, depth + 1)
-            elif segs[:1] == ["ansible_job_id"]:
-                refs.append(_JobRef(head, False, text))
-            elif segs[:1] == ["results"] and "ansible_job_id" in segs:
-                refs.append(_JobRef(head, _INDEX in segs, text))
-        return refs
-
-    def loop_refs(self, loop_expr: Any, depth: int) -> list[_JobRef]:
-        refs: list[_JobRef] = []
-        if depth > 4:
-            return refs
-        if isinstance(loop_expr, list):  # with_items flattens one level: each element may be a list of jobs
-            for element in loop_expr:
-                refs += self.loop_refs(element, depth + 1)
-            return refs
-        text = str(loop_expr)
-        partial_text = _partial_filters(text)
-        for head, segs, tail in _paths(text):
-            if head in self.facts:
-                for definition in self.facts[head]:
-                    refs += [
-                        _JobRef(r.register, r.partial or partial_text, r.text)
-                        for r in self.loop_refs(self.alias(definition, tail) or definition, depth + 1)
-                    ]
-            elif segs[:1] == ["results"]:
-                refs.append(_JobRef(head, partial_text or _INDEX in segs[1:2], text))
-            elif segs[:1] == ["ansible_job_id"]:
-                refs.append(_JobRef(head, False, text))
-        return refs
-
-
-def _fact_values(task: Task) -> list[tuple[str, str]]:
-    """``(name, value)`` of each fact a ``set_fact`` sets. In a loop over a simple path, the loop
-    variable is replaced by that path, so ``[item.ansible_job_id]`` over ``R.results`` reads R's jobs."""
-    loop = _loop_expr(task) if task.loop else None
-    over = _inner(str(loop)).strip() if isinstance(loop, str) else ""
-    out = []
-    for key, value in task.args.items():
-        if key == "cacheable":
-            continue
-        text = str(value)
-        if over and _PATH.fullmatch(over):
-            text = re.sub(rf"(?<![\w.]){re.escape(task.loop_var)}(?!\w)", over, text)
-        out.append((str(key), text))
-    return out
-
-
-def _loop_expr(task: Task) -> Any:
-    for key, value in task.keywords.items():
-        if key == "loop" or str(key).startswith("with_"):
-            return value
-    return None
-
-
-# --------------------------------------------------------------------------------------------------
-# Truth of keyword values
-
-
-def _truthy(value: Any) -> bool | None:
-    """True/False for a literal, None when templated (unknown)."""
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0
-    text = str(value).strip()
-    inner = text[2:-2].strip() if text.startswith("{{") and text.endswith("}}") else text
-    if inner.lower() in _TRUE_STRINGS:
-        return True
-    if inner.lower() in _FALSE_STRINGS:
-        return False
-    return None
-
-
-def _literally_false(value: Any) -> bool:
-    if isinstance(value, list):
-        return any(_literally_false(v) for v in value)
-    if value is False:
-        return True
-    if isinstance(value, str):
-        text = value.strip()
-        inner = text[2:-2].strip() if text.startswith("{{") and text.endswith("}}") else text
-        return inner.lower() == "false"
-    return False
+# Numbers and words
 
 
 def _number(value: Any) -> float | None:
@@ -343,8 +173,11 @@ def _number(value: Any) -> float | None:
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
-        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
     return None
 
 
@@ -377,17 +210,34 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def _job_guard(condition: str, names: set[str]) -> bool:
-    """Whether ``condition`` only skips what never started a job (on one of ``names``)."""
-    text = condition.strip()
-    match = _JOB_GUARD.fullmatch(text) or _NOT_SKIPPED.fullmatch(text)
-    if match is None or (text.startswith("not ") and _JOB_GUARD.fullmatch(text)):
-        return False
-    return re.split(r"[.\[]", match.group("ref"), maxsplit=1)[0] in names
+def _literally_false(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_literally_false(v) for v in value)
+    if value is False:
+        return True
+    if isinstance(value, str):
+        text = value.strip()
+        inner = text[2:-2].strip() if text.startswith("{{") and text.endswith("}}") else text
+        return inner.lower() == "false"
+    return False
 
 
-def _mentions(text: str, name: str) -> bool:
-    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+def _names(text: Any) -> set[str]:
+    """The variable names a template or condition reads (parsed by Jinja2)."""
+    from jinja2 import TemplateSyntaxError, nodes
+
+    from pytest_asyncplay.audit.symbolic import _parse
+
+    found: set[str] = set()
+    for part in text if isinstance(text, list) else [text]:
+        if not isinstance(part, str):
+            continue
+        source = part if templated(part) else "{{ " + part + " }}"
+        try:
+            found |= {n.name for n in _parse(source).find_all(nodes.Name)}
+        except TemplateSyntaxError:
+            continue
+    return found
 
 
 # --------------------------------------------------------------------------------------------------
@@ -395,31 +245,15 @@ def _mentions(text: str, name: str) -> bool:
 
 
 class _Analysis:
-    """Verdicts for the fire-and-forget tasks of one playbook."""
+    """Verdicts for the fire-and-forget tasks of one playbook, read off its symbolic runs."""
 
-    def __init__(self, playbook: Playbook, runtimes: Mapping[RuntimeKey, float]) -> None:
+    def __init__(self, playbook: Playbook, runtimes: Mapping[RuntimeKey, float],
+                 reap_modules: Sequence[ReapModule] = ()) -> None:
         self.pb = playbook
         self.tasks = playbook.all_tasks
         self.base = playbook.path.parent
         self.runtimes = runtimes
-        self.refs: dict[int, list[_JobRef]] = {}
-        facts: dict[str, list[str]] = {}
-        for task in self.tasks:
-            if task.register is not None:
-                facts.pop(task.register, None)  # a later register wins over an earlier set_fact of that name
-            if task.short_action.split(".")[-1] == "set_fact":
-                for name, value in _fact_values(task):
-                    facts.setdefault(name, []).append(value)
-            if task.action.split(".")[-1] == "async_status":
-                local = dict(facts)
-                task_vars = task.keywords.get("vars")
-                if isinstance(task_vars, dict):
-                    local.update({str(k): [str(v)] for k, v in task_vars.items()})
-                loops = dict(task.outer_loops)
-                if task.loop:
-                    loops[task.loop_var] = _loop_expr(task)
-                jid = task.args.get("jid")
-                self.refs[task.order] = _RefReader(local, loops).refs("" if jid is None else str(jid))
+        self.program = Program(playbook, reap_modules)
 
     def where(self, task: Task) -> str:
         return task.where(self.base)
@@ -428,154 +262,28 @@ class _Analysis:
         name = task.node_name if isinstance(task, AsyncTask) else task.name
         return f'"{name}" ({self.where(task)})'
 
-    # -- which async_status tasks reap which launch -------------------------------------------
+    # -- what the paths say ------------------------------------------------------------------------
 
-    def registered_before(self, name: str, order: int) -> Task | None:
-        """The last task before ``order`` that registers ``name``."""
-        for task in reversed(self.tasks[:order]):
-            if task.register == name:
-                return task
-        return None
-
-    def notified(self, handler: Task, since: int) -> bool:
-        names = {handler.name, *handler.listen}
-        if handler.role:
-            names.add(f"{handler.role} : {handler.name}")
-        return any(
-            t.play_index == handler.play_index and t.order >= since and names.intersection(t.notify) for t in self.tasks
-        )
-
-    def reaps_of(self, launch: AsyncTask) -> tuple[list[tuple[Task, list[_JobRef]]], list[Task]]:
-        """(reaps of ``launch`` with their refs, async_status tasks that would be reaps if run)."""
-        reaps: list[tuple[Task, list[_JobRef]]] = []
-        idle: list[Task] = []
+    def would_reap(self, launch: AsyncTask) -> list[Task]:
+        """Reaps after the launch whose ``jid`` (or loop) reads the launch's register, reached or not: what
+        the messages name when no reap read the job on the way."""
         if launch.register is None:
-            return reaps, idle
-        for order, refs in self.refs.items():
-            mine = [r for r in refs if r.register == launch.register]
-            if order <= launch.order or not mine:
-                continue
-            status = self.tasks[order]
-            if self.registered_before(launch.register, order) is not launch:
-                continue
-            if status.section == "handlers" and not self.notified(status, launch.order):
-                idle.append(status)
-                continue
-            reaps.append((status, mine))
-        return reaps, idle
-
-    def stray_reap(self, launch: AsyncTask) -> tuple[Task, str] | None:
-        """A later async_status that looks aimed at the wrong job, with the reason."""
-        for order, refs in self.refs.items():
-            if order <= launch.order or not refs:
-                continue
-            status = self.tasks[order]
-            reasons: list[str] = []
-            for ref in refs:
-                if launch.register is not None and ref.register == launch.register:
-                    owner = self.registered_before(ref.register, order)
-                    if owner is not None and owner is not launch:
-                        break  # it reaps the job of whoever registered the name last (overwritten: see above)
-                owner = self.registered_before(ref.register, order)
-                if not isinstance(owner, AsyncTask):
-                    what = "no task" if owner is None else f"{self.label(owner)}, not a fire-and-forget task"
-                    reasons.append(f"it takes the job id from {ref.register!r}, registered by {what}")
-                    continue
-                earlier = [
-                    o
-                    for o, rs in self.refs.items()
-                    if owner.order < o < order and any(r.register == ref.register for r in rs)
-                ]
-                if not earlier or owner.order > launch.order:
-                    break  # a genuine reap of another job, or a second look at a job launched after this one
-                reasons.append(
-                    f"it reaps {ref.register!r} of {self.label(owner)} again, already reaped by "
-                    f"{self.label(self.tasks[earlier[0]])}"
-                )
-            else:
-                if reasons:
-                    return status, "; ".join(reasons)
-        return None
-
-    # -- checks on one reap ---------------------------------------------------------------------
-
-    def rescue_swallows(self, block_id: int, depth: int) -> Task | None:
-        """The first task of a swallowing rescue of block ``block_id``; None if it re-raises."""
-        rescue = [
-            t
-            for t in self.tasks
-            if len(t.blocks) > depth and t.blocks[depth].block_id == block_id and t.blocks[depth].part == "rescue"
-        ]
-        if not rescue:
-            return None
-        for task in rescue:
-            nested = task.blocks[depth + 1 :]
-            caught = any(f.part == "block" and f.has_rescue for f in nested)
-            if task.short_action == "fail" and not task.when and _truthy(task.ignore_errors) is False and not caught:
-                return None
-        return rescue[0]
-
-    def skipping_conditions(self, launch: AsyncTask, reap: Task) -> list[str]:
-        """The reap's conditions that may skip it while the job ran: not shared with the launch, and not
-        a guard that only skips loop items or launches that never started a job."""
-        guarded = {reap.loop_var, *(name for name, _ in reap.outer_loops)}
-        if launch.register:
-            guarded.add(launch.register)
+            return []
         out = []
-        for condition in reap.when:
-            parts = [p.strip() for p in re.split(r"\s+and\s+", condition) if p.strip()]
-            if condition in launch.when or all(
-                p in launch.when or _job_guard(p, guarded) or _REAL_RUN.fullmatch(p) for p in parts
-            ):
+        for task in self.tasks[launch.order + 1 :]:
+            if self.program.reaper(task) is None:
                 continue
-            out.append(condition)
+            reads = _names(task.args.get(self.program.reaper(task) or "jid"))
+            for key, value in task.keywords.items():
+                if key == "loop" or str(key).startswith("with_"):
+                    reads |= _names(value) if isinstance(value, str) else set().union(*(_names(v) for v in value)) \
+                        if isinstance(value, list) else set()
+            reads |= {n for _, loop in task.outer_loops for n in (_names(loop) if isinstance(loop, str) else set())}
+            aliases = {str(k) for t in self.tasks[launch.order + 1 : task.order] if t.short_action == "set_fact"
+                       for k, v in t.args.items() if launch.register in _names(v)}
+            if launch.register in reads or reads & aliases:
+                out.append(task)
         return out
-
-    def unknowable(self, launch: AsyncTask, reaps: Sequence[tuple[Task, Sequence[_JobRef]]],
-                   findings: list[Finding]) -> list[Finding]:
-        """``findings``, or one ``not-analysed`` finding when something the lint cannot read may reap the job:
-        a poll template, a role not installed that runs later, a module handed the reap's result, or an
-        includer of a task file nothing reaches statically."""
-        missing = next((t for t in self.tasks[launch.order + 1 :] if t.action == MISSING_ROLE), None)
-        reasons = [
-            (launch.not_analysed, "Write poll: literally (0 or a number), or with a template the lint can read."),
-            (f"{missing.name} ({self.where(missing)}) runs after the launch and may reap the job" if missing else "",
-             "Install the role (ansible-galaxy install -r requirements.yml) or set roles_path, so it can be read."),
-            (self.handed_on(reaps), "Let the reap fail the play itself (drop failed_when: false), or assert on it."),
-            (f"no playbook or role reaches {self.where(launch).rsplit(':', 1)[0]} statically (a templated "
-             "include?), and it does not reap the job itself; the reap may be in whatever includes it"
-             if self.pb.kind == "tasks" else "", "Reap the job in the file that launches it."),
-        ]
-        why, hint = next(((w, h) for w, h in reasons if w), ("", ""))
-        if not why:
-            return findings
-        detail = "; ".join(f.message for f in findings)
-        message = f"not-analysed: {self.label(launch)}: {why}" + (f" (read alone: {detail})" if detail else "")
-        return [Finding("not-analysed", launch, message, hint=hint)]
-
-    def handed_on(self, reaps: Sequence[tuple[Task, Sequence[_JobRef]]]) -> str:
-        """Why the verdict is unknown when a reap that cannot fail hands its result to a module the lint
-        cannot read (not ansible.builtin): that module may fail the play on a failed job."""
-        for reap, _ in reaps:
-            if reap.register is None or not _literally_false(reap.keywords.get("failed_when")):
-                continue
-            for task in self.tasks[reap.order + 1 :]:
-                if task.action.startswith("ansible.") or short_action(task.action) in _BUILTIN_ACTIONS:
-                    continue
-                if _mentions(repr(dict(task.args)), reap.register):
-                    return (f"its reap {self.label(reap)} cannot fail, but hands {reap.register!r} to "
-                            f"{task.action} ({self.where(task)}), which the lint cannot read: it may fail the play")
-        return ""
-
-    def checked_later(self, reap: Task) -> bool:
-        if reap.register is None:
-            return False
-        for task in self.tasks[reap.order + 1 :]:
-            if task.short_action in ("assert", "fail"):
-                text = " ".join([repr(dict(task.args)), *task.when])
-                if _mentions(text, reap.register):
-                    return True
-        return False
 
     def budget(self, reap: Task) -> tuple[float | None, str]:
         """Seconds the reap waits (retries x delay) and how that was worked out."""
@@ -590,129 +298,227 @@ class _Analysis:
         delay = 1.0 if delay < 0 else delay
         return retries * delay, f"retries {retries:g} x delay {delay:g}"
 
-    def reap_findings(self, launch: AsyncTask, reap: Task, refs: Sequence[_JobRef]) -> list[Finding]:
-        task_label, reap_label = self.label(launch), self.label(reap)
-        lead = f"{task_label} is reaped by {reap_label}, "
-        findings: list[Finding] = []
+    def explain(self, launch: AsyncTask, path: HostPath) -> Finding:
+        """The finding that says why ``path`` (one that ends green in the failed world) swallows the failure."""
+        task_label = self.label(launch)
+        ours = [e for e in path.events if e.kind == "reap"]
+        failed_reads = [e for e in ours if not e.how.startswith("ok-job")]
 
-        def add(kind: FindingKind, why: str, hint: str) -> None:
-            findings.append(Finding(kind, launch, f"{kind}: {lead}{why}", reap.file, reap.line, hint))
+        def reap_finding(kind: FindingKind, event: Event, why: str, hint: str) -> Finding:
+            reap = event.task
+            message = f"{kind}: {task_label} is reaped by {self.label(reap)}, {why}"
+            return Finding(kind, launch, message, reap.file, reap.line, hint)
 
-        if str(reap.args.get("mode", "status")).strip() == "cleanup":
-            add(
-                "reap-cleanup-only",
-                "which only runs mode: cleanup; that never fails for a failed job",
-                "Reap with mode: status (the default) and until: <result>.finished first; clean up afterwards.",
-            )
-            return findings  # nothing else about a cleanup matters: it is no reap
-        ignored = _truthy(reap.ignore_errors)
-        if ignored is not False:
-            kind, file, line = reap.ignore_errors_origin or ("task", reap.file, reap.line)
-            where = f"{display_path(file, self.base)}:{line}"
-            on = "which has" if kind == "task" else f"whose enclosing {kind} ({where}) has"
-            may = "may ignore" if ignored is None else "ignores"
-            add(
-                "reap-ignores-errors",
-                f"{on} ignore_errors: {_yaml(reap.ignore_errors)}, so it {may} a failed job",
-                "Remove ignore_errors from the reap (and its blocks/play); handle expected "
-                "failures with a rescue that re-raises.",
-            )
-        failed_when = reap.keywords.get("failed_when")
-        if failed_when is not None and _literally_false(failed_when) and not self.checked_later(reap):
+        ignored = next((e for e in failed_reads if e.how == "ignored"), None)
+        if ignored is not None:
+            reap = ignored.task
+            origin_kind, file, line = reap.ignore_errors_origin or ("task", reap.file, reap.line)
+            on = "which has" if origin_kind == "task" else \
+                f"whose enclosing {origin_kind} ({display_path(file, self.base)}:{line}) has"
+            literal = isinstance(reap.ignore_errors, bool) or str(reap.ignore_errors).lower() in _TRUE_STRINGS
+            may = "ignores" if literal else "may ignore"
+            return reap_finding("reap-ignores-errors", ignored,
+                                f"{on} ignore_errors: {_yaml(reap.ignore_errors)}, so it {may} a failed job",
+                                "Remove ignore_errors from the reap (and its blocks/play); handle expected "
+                                "failures with a rescue that re-raises.")
+        cannot = next((e for e in failed_reads if e.how == "cannot-fail"), None)
+        if cannot is not None:
+            reap = cannot.task
+            failed_when = reap.keywords.get("failed_when")
             subject = f"{reap.register!r}" if reap.register else "its result (it registers nothing)"
-            add(
-                "reap-cannot-fail",
-                f"which has failed_when: {_yaml(failed_when)} and no later assert/fail checks {subject}",
-                "Drop failed_when: false, or add a later assert on the reap's register (e.g. that: result.rc == 0).",
-            )
-        skipping = self.skipping_conditions(launch, reap)
-        if skipping:
-            add(
-                "reap-conditional",
-                f"which may be skipped (when: {' and '.join(skipping)})",
-                "Make the reap unconditional, or put the same condition on the launch "
-                "(a guard such as when: item.ansible_job_id is defined is fine).",
-            )
-        if any(f.part == "rescue" for f in reap.blocks):
-            add(
-                "reap-conditional",
-                "which sits in a rescue: and runs only when its block failed",
-                "Move the reap out of the rescue (into the block or an always:).",
-            )
-        for depth, frame in enumerate(reap.blocks):
-            if frame.part == "block" and frame.has_rescue:
-                swallower = self.rescue_swallows(frame.block_id, depth)
-                if swallower is not None:
-                    add(
-                        "reap-rescued",
-                        f"which sits in a block ({display_path(frame.file, self.base)}:{frame.line}) whose rescue "
-                        f"({self.where(swallower)}) handles the failure without re-raising it",
-                        "End the rescue with an unconditional ansible.builtin.fail, or move the reap out of the block.",
-                    )
-                    break
-        if launch.loop and refs and all(r.partial for r in refs):
-            add(
-                "loop-partly-reaped",
-                f"which takes only some of the loop's jobs ({refs[0].text.strip()})",
-                f'Loop the reap over {launch.register}.results with jid: "{{{{ item.ansible_job_id }}}}".',
-            )
-        budget, how = self.budget(reap)
-        if budget == 0 and not reap.keywords.get("until"):
-            add(
-                "reap-no-until",
-                f"which {how}: a job still running then passes, and its later failure is never seen",
-                "Add until: <result>.finished with retries and delay, so the reap waits for the job's end.",
-            )
-        elif budget is not None and (allowed := _longest_async(launch)) and budget < allowed:
-            add(
-                "reap-budget-short",
-                f"which waits at most {budget:g} s ({how}), for a job allowed {allowed:g} s: a slow "
-                "job fails the play when the retries run out (advice: a failure is never hidden)",
-                f"Set retries x delay >= async ({allowed:g} s) if the job may really take that long.",
-            )
-        return findings
+            if "failed_when" not in reap.keywords:
+                why = "which does not fail on the failed job's result"
+            elif _literally_false(failed_when):
+                why = f"which has failed_when: {_yaml(failed_when)} and no later assert/fail checks {subject}"
+            else:
+                why = (f"whose failed_when: {_yaml(failed_when)} is false for a failed job's result "
+                       f"(failed: true, no rc, an empty stdout), and nothing later fails on {subject}")
+            return reap_finding("reap-cannot-fail", cannot, why,
+                                "Drop failed_when: false, or add a later assert on the reap's register (e.g. "
+                                "that: result.rc == 0); a failed_when must also hold for a killed job, which "
+                                "has failed: true and no rc.")
+        failed = next((e for e in failed_reads if e.how == "failed"), None)
+        if failed is not None:
+            rescued = next((e for e in path.events if e.kind == "rescued"), None)
+            frame = next((f for f in reversed(failed.task.blocks) if f.part == "block" and f.has_rescue), None)
+            rescue = next((t for t in self.tasks if frame is not None and any(
+                f.block_id == frame.block_id and f.part == "rescue" for f in t.blocks)), None)
+            where_block = f"{display_path(frame.file, self.base)}:{frame.line}" if frame else "a block"
+            where_rescue = self.where(rescue) if rescue is not None else (self.where(rescued.task) if rescued else "?")
+            return reap_finding("reap-rescued", failed,
+                                f"which sits in a block ({where_block}) whose rescue ({where_rescue}) handles the "
+                                "failure without re-raising it",
+                                "End the rescue with an unconditional ansible.builtin.fail, or move the reap out "
+                                "of the block.")
+        cleanup = next((e for e in failed_reads if e.how == "cleanup"), None)
+        if cleanup is not None and not any(e.how != "cleanup" for e in failed_reads):
+            return reap_finding("reap-cleanup-only", cleanup,
+                                "which only runs mode: cleanup; that never fails for a failed job",
+                                "Reap with mode: status (the default) and until: <result>.finished first; "
+                                "clean up afterwards.")
+        if launch.loop and ours:
+            event = ours[0]
+            return reap_finding("loop-partly-reaped", event,
+                                f"which takes only some of the loop's jobs ({self.loop_text(event.task)}): the "
+                                "failed item's job is never read",
+                                f'Loop the reap over {launch.register}.results with jid: "{{{{ item.ansible_job_id '
+                                '}}}}".')
+        skipped = next((e for e in path.events if e.kind == "reap-skipped"), None)
+        if skipped is not None:
+            return reap_finding("reap-conditional", skipped, f"which may be skipped (when: {skipped.how})",
+                                "Make the reap unconditional, or put the same condition on the launch "
+                                "(a guard such as when: item.ansible_job_id is defined is fine).")
+        candidates = self.would_reap(launch)
+        in_rescue = next((t for t in candidates if any(f.part == "rescue" for f in t.blocks)), None)
+        if in_rescue is not None:
+            return Finding("reap-conditional", launch,
+                           f"reap-conditional: {task_label} is reaped by {self.label(in_rescue)}, which sits in "
+                           "a rescue: and runs only when its block failed", in_rescue.file, in_rescue.line,
+                           "Move the reap out of the rescue (into the block or an always:).")
+        other = [e for e in path.events if e.kind == "other-job"]
+        if other:
+            found = self.wrong_job(launch, other)
+            if found is not None:
+                return found
+        return self.unreaped(launch, candidates, path)
+
+    def loop_text(self, task: Task) -> str:
+        """What a reap takes its jobs from: its loop, or its jid."""
+        for key, value in task.keywords.items():
+            if key == "loop" or str(key).startswith("with_"):
+                return _yaml(value).strip()
+        return _yaml(task.args.get(self.program.reaper(task) or "jid")).strip()
+
+    def wrong_job(self, launch: AsyncTask, events: Sequence[Event]) -> Finding | None:
+        for event in events:
+            status = event.task
+            jid_names = _names(status.args.get("jid"))
+            if launch.register is not None and launch.register in jid_names:
+                owner = next((t for t in reversed(self.tasks[launch.order + 1 : status.order])
+                              if t.register == launch.register), None)
+                if owner is not None:
+                    return Finding(
+                        "register-overwritten", launch,
+                        f"register-overwritten: {self.label(launch)} registers {launch.register!r}, but "
+                        f"{self.label(owner)} registers it again before {self.label(status)} reads it, so this "
+                        "job's id is lost and its failure unseen",
+                        status.file, status.line,
+                        hint=f"Give each launch its own register (a skipped task overwrites its register too), "
+                        f'and reap this job with jid: "{{{{ {launch.register}.ansible_job_id }}}}" before the '
+                        "next one registers it.")
+            reasons = []
+            for name in sorted(jid_names - {status.loop_var, "item"}):
+                owner = next((t for t in reversed(self.tasks[: status.order]) if t.register == name), None)
+                if owner is None:
+                    reasons.append(f"it takes the job id from {name!r}, registered by no task")
+                elif not isinstance(owner, AsyncTask):
+                    reasons.append(f"it takes the job id from {name!r}, registered by {self.label(owner)}, "
+                                   "not a fire-and-forget task")
+                elif event.how not in ("none", str(launch.order)):
+                    earlier = next((t for t in self.tasks[owner.order + 1 : status.order]
+                                    if self.program.reaper(t) and name in _names(t.args.get("jid"))), None)
+                    if earlier is not None and owner.order < launch.order:
+                        reasons.append(f"it reaps {name!r} of {self.label(owner)} again, already reaped by "
+                                       f"{self.label(earlier)}")
+            if reasons or event.how == "none":
+                why = "; ".join(reasons) or "its jid is no job's id"
+                return Finding(
+                    "reap-wrong-job", launch,
+                    f"reap-wrong-job: {self.label(launch)} is not reaped: {self.label(status)} looks like its reap, "
+                    f"but {why}", status.file, status.line,
+                    hint=f'Reap this job with jid: "{{{{ {launch.register or "<register>"}.ansible_job_id }}}}" and '
+                    "give each launch its own register.")
+        return None
+
+    def unreaped(self, launch: AsyncTask, candidates: Sequence[Task], path: HostPath) -> Finding:
+        message = f"unreaped: {self.label(launch)} starts a job that no async_status reaps"
+        idle = next((t for t in candidates if t.phase == "handlers"), None)
+        end = next((e for e in path.events if e.kind == "end"), None)
+        never = next((t for t in candidates if "never" in (t.keywords.get("tags") or [])), None)
+        if launch.register is None:
+            message += " (it has no register:, so nothing can)"
+        elif end is not None and candidates:
+            message += (f" (meta: {end.how} at {self.where(end.task)} ends the host's play before "
+                        f"{self.label(candidates[0])} runs)")
+        elif never is not None:
+            message += f" ({self.label(never)} would, but it has tags: [never], so a plain run skips it)"
+        elif idle is not None:
+            message += f" (the handler {self.label(idle)} would, but nothing notifies it after the launch)"
+        elif candidates:
+            message += f" ({self.label(candidates[0])} would, but the host's run never reaches it)"
+        reap = idle or (candidates[0] if candidates else None)
+        return Finding(
+            "unreaped", launch, message, reap.file if reap else None, reap.line if reap else None,
+            hint="Register the launch and add a later ansible.builtin.async_status task with "
+            'jid: "{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.')
+
+    def not_analysed(self, launch: AsyncTask, why: str, hint: str, detail: str = "") -> Finding:
+        message = f"not-analysed: {self.label(launch)}: {why}" + (f" (read alone: {detail})" if detail else "")
+        return Finding("not-analysed", launch, message, hint=hint)
+
+    def unknown_hint(self, why: str) -> str:
+        if why.startswith("the job id goes to "):
+            module = why[len("the job id goes to "):].split(" ", 1)[0]
+            return _REAP_MODULE_HINT.format(module=module)
+        if "may reap the job" in why:
+            return "Install the role (ansible-galaxy install -r requirements.yml) or set roles_path, so it can be read."
+        return ("Give the value in the repo (role defaults, play vars, group_vars/all), or make the reap's "
+                "outcome independent of it.")
 
     # -- the verdict ----------------------------------------------------------------------------
 
     def verdict(self, launch: AsyncTask) -> TaskVerdict:
-        if launch.action.split(".")[-1] in SELF_REAPING:
+        if short_action(launch.action).rsplit(".", 1)[-1] in SELF_REAPING:
             return TaskVerdict(task=launch, ok=True)
-        reaps, idle = self.reaps_of(launch)
         findings: list[Finding] = []
-        sound: Task | None = None
-        candidates: list[list[Finding]] = []
-        for reap, refs in reaps:
-            these = self.reap_findings(launch, reap, refs)
-            if all(f.severity == "advice" for f in these):
-                sound, advice = reap, these
-                break
-            candidates.append([f for f in these if f.severity != "advice"])
-        if candidates:  # no sound reap: report the one closest to sound
-            findings = min(candidates, key=len)
-        if sound is not None:
-            findings = advice
+        chosen: Task | None = None
+        reaps: tuple[Task, ...] = ()
+        if launch.not_analysed:
+            findings.append(self.not_analysed(
+                launch, launch.not_analysed, "Write poll: literally (0 or a number), or with a template the lint can read."))
         else:
-            if not reaps:
-                findings.append(self.unreaped(launch, idle))
-            if launch.register is not None:  # with no register nothing can reap it, whatever runs later
-                findings = self.unknowable(launch, reaps, findings)
-        chosen = sound or (reaps[0][0] if reaps else None)
+            failed = explore(self.program, launch, "failed")
+            green = [p for p in failed if p.end == "ok"]
+            unknown = [p for p in failed if p.end == "unknown"]
+            read = [e for p in failed for e in p.events if e.kind == "reap"]
+            reaps = tuple(dict.fromkeys([*(e.task for e in read), *self.would_reap(launch)]))
+            surfacing = {e.task for e in read if e.how == "failed"}
+            chosen = next((p.failed_by for p in failed if p.end == "failed" and p.failed_by in surfacing),
+                          reaps[0] if reaps else None)
+            if green:
+                explained: dict[str, Finding] = {}
+                for path in green[:8]:
+                    finding = self.explain(launch, path)
+                    explained.setdefault(finding.kind, finding)
+                findings += explained.values()
+                if chosen is None:
+                    chosen = next((t for t in self.tasks for f in findings
+                                   if f.reap_file == t.file and f.reap_line == t.line), None)
+            elif unknown:
+                why = unknown[0].why
+                findings.append(self.not_analysed(launch, why, self.unknown_hint(why)))
+            elif not failed:
+                findings.append(self.not_analysed(launch, "the lint found no run of the playbook that reaches it",
+                                                  "Check the conditions on the launch and its blocks."))
+            else:
+                findings += self.sound(launch, failed)
+            if self.pb.kind == "tasks" and any(f.severity != "advice" for f in findings):
+                detail = "; ".join(f.message for f in findings)
+                findings = [self.not_analysed(
+                    launch, f"no playbook or role reaches {self.where(launch).rsplit(':', 1)[0]} statically (a "
+                    "templated include?), and it does not reap the job itself; the reap may be in whatever "
+                    "includes it", "Reap the job in the file that launches it.", detail)]
         budget = self.budget(chosen)[0] if chosen is not None else None
         runtime = self.runtimes.get((launch.playbook, launch.name))
         headroom: float | None = None
         if runtime is not None and isinstance(launch.async_timeout, int) and runtime > 0:
             headroom = launch.async_timeout / runtime
             if launch.async_timeout < TIGHT_FACTOR * runtime:
-                findings.append(
-                    Finding(
-                        "async-timeout-tight",
-                        launch,
-                        f"async-timeout-tight: {self.label(launch)} has async: {launch.async_timeout} "
-                        f"but took {runtime:g} s; keep async >= {TIGHT_FACTOR:g} x the runtime "
-                        f"({TIGHT_FACTOR * runtime:g} s)",
-                        hint="Raise async well above the realistic worst case.",
-                    )
-                )
+                findings.append(Finding(
+                    "async-timeout-tight", launch,
+                    f"async-timeout-tight: {self.label(launch)} has async: {launch.async_timeout} but took "
+                    f"{runtime:g} s; keep async >= {TIGHT_FACTOR:g} x the runtime ({TIGHT_FACTOR * runtime:g} s)",
+                    hint="Raise async well above the realistic worst case."))
         order = {kind: i for i, kind in enumerate(FINDING_KINDS)}
         findings.sort(key=lambda f: (order[f.kind], f.reap_line or 0))
         return TaskVerdict(
@@ -723,74 +529,73 @@ class _Analysis:
             reap_budget_seconds=budget,
             runtime_seconds=runtime,
             headroom=headroom,
-            reaps=tuple(r for r, _ in reaps),
+            reaps=reaps,
         )
 
-    def overwritten(self, launch: AsyncTask) -> tuple[Task, Task] | None:
-        """``(task that registers the launch's variable again, the async_status reading it after)``."""
-        for task in self.tasks[launch.order + 1 :]:
-            if task.register == launch.register and task.play_index == launch.play_index:
-                later = [o for o, refs in self.refs.items()
-                         if o > task.order and any(r.register == launch.register for r in refs)]
-                return (task, self.tasks[later[0]]) if later else None
-        return None
-
-    def unreaped(self, launch: AsyncTask, idle: Sequence[Task]) -> Finding:
-        label = self.label(launch)
-        lost = self.overwritten(launch) if launch.register is not None else None
-        if lost is not None:
-            owner, status = lost
-            return Finding(
-                "register-overwritten",
-                launch,
-                f"register-overwritten: {label} registers {launch.register!r}, but {self.label(owner)} registers "
-                f"it again before {self.label(status)} reads it, so this job's id is lost and its failure unseen",
-                status.file,
-                status.line,
-                hint=f"Give each launch its own register (a skipped task overwrites its register too), and reap "
-                f'this job with jid: "{{{{ {launch.register}.ansible_job_id }}}}" before the next one registers it.',
-            )
-        stray = self.stray_reap(launch) if launch.register is not None else None
-        if stray is not None:
-            status, why = stray
-            return Finding(
-                "reap-wrong-job",
-                launch,
-                f"reap-wrong-job: {label} is not reaped: {self.label(status)} looks like its reap, but {why}",
-                status.file,
-                status.line,
-                hint=f'Reap this job with jid: "{{{{ {launch.register}.ansible_job_id }}}}" and give '
-                "each launch its own register.",
-            )
-        message = f"unreaped: {label} starts a job that no async_status reaps"
-        if launch.register is None:
-            message += " (it has no register:, so nothing can)"
-        elif idle:
-            message += f" (the handler {self.label(idle[0])} would, but nothing notifies it after the launch)"
-        return Finding(
-            "unreaped",
-            launch,
-            message,
-            idle[0].file if idle else None,
-            idle[0].line if idle else None,
-            hint="Register the launch and add a later ansible.builtin.async_status task with "
-            'jid: "{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.',
-        )
+    def sound(self, launch: AsyncTask, failed: Sequence[HostPath]) -> list[Finding]:
+        """Findings for a launch whose failed job fails the host on every path: a running job that passes,
+        a reap that fails a healthy job, a short budget."""
+        findings: list[Finding] = []
+        running = explore(self.program, launch, "running")
+        passed = next((p for p in running if p.end == "ok"), None)
+        surfacing = next((e for p in failed for e in p.events if e.kind == "reap" and e.how == "failed"
+                          and e.task is p.failed_by), None)
+        if passed is not None:
+            event = next((e for e in passed.events if e.kind == "reap"), surfacing)
+            reap = event.task if event is not None else launch
+            budget, how = self.budget(reap)
+            why = (f"which {how}: a job still running then passes, and its later failure is never seen"
+                   if not reap.keywords.get("until") else
+                   "which lets a job that is still running pass, and its later failure is never seen")
+            findings.append(Finding("reap-no-until", launch, f"reap-no-until: {self.label(launch)} is reaped by "
+                                    f"{self.label(reap)}, {why}", reap.file, reap.line,
+                                    "Add until: <result>.finished with retries and delay, so the reap waits for "
+                                    "the job's end."))
+            return findings
+        healthy = explore(self.program, launch, "ok")
+        if healthy and all(p.end == "failed" for p in healthy):
+            culprit = healthy[0].failed_by
+            at = f" ({self.label(culprit)} fails)" if culprit is not None else ""
+            if not any(e.kind == "reap" and e.task is culprit for e in healthy[0].events):
+                return [self.not_analysed(
+                    launch, f"the host fails even when the job succeeds{at}, so the lint cannot tell whether the "
+                    "job's failure is what fails the play", "Check that the play passes as it is; an audit run "
+                    "(--asyncplay-reap-audit) proves the reap on a real host.")]
+            findings.append(Finding("reap-fails-healthy-job", launch,
+                                    f"reap-fails-healthy-job: {self.label(launch)}: the host fails even when the "
+                                    f"job succeeds{at}, so its failure is not what fails the play (advice)",
+                                    culprit.file if culprit else None, culprit.line if culprit else None,
+                                    "Make the reap's failed_when hold only for a failed job (a healthy job's "
+                                    "result has rc: 0 and failed: false)."))
+        if surfacing is not None:
+            budget, how = self.budget(surfacing.task)
+            allowed = _longest_async(launch)
+            if budget and allowed and budget < allowed:
+                findings.append(Finding(
+                    "reap-budget-short", launch,
+                    f"reap-budget-short: {self.label(launch)} is reaped by {self.label(surfacing.task)}, which "
+                    f"waits at most {budget:g} s ({how}), for a job allowed {allowed:g} s: a slow job fails the play "
+                    "when the retries run out (advice: a failure is never hidden)",
+                    surfacing.task.file, surfacing.task.line,
+                    f"Set retries x delay >= async ({allowed:g} s) if the job may really take that long."))
+        return findings
 
     def verdicts(self) -> list[TaskVerdict]:
         return [self.verdict(t) for t in self.pb.tasks]
 
 
-def analyze(playbooks: Iterable[Playbook], runtimes: Optional[Mapping[RuntimeKey, float]] = None) -> list[TaskVerdict]:
+def analyze(playbooks: Iterable[Playbook], runtimes: Optional[Mapping[RuntimeKey, float]] = None,
+            reap_modules: Sequence[ReapModule] = ()) -> list[TaskVerdict]:
     """One :class:`TaskVerdict` per fire-and-forget task of ``playbooks``, in discovery order.
 
     ``runtimes`` maps ``(task.playbook, task.name)`` to a measured runtime in seconds; with it,
-    ``async-timeout-tight`` is checked. Broken playbooks are analysed with the tasks found.
+    ``async-timeout-tight`` is checked. ``reap_modules`` are modules the user declares to reap like
+    ``async_status``. Broken playbooks are analysed with the tasks found.
     """
     known = runtimes or {}
     verdicts: list[TaskVerdict] = []
     for playbook in playbooks:
-        verdicts += _Analysis(playbook, known).verdicts()
+        verdicts += _Analysis(playbook, known, reap_modules).verdicts()
     return verdicts
 
 
@@ -798,6 +603,7 @@ def lint(
     paths: StrPath | Iterable[StrPath],
     roles_path: StrPath | Iterable[StrPath] = (),
     runtimes: Optional[Mapping[RuntimeKey, float]] = None,
+    reap_modules: Sequence[ReapModule] = (),
 ) -> list[Finding]:
     """Discover what Ansible would play under ``paths`` and return every finding (empty: all sound).
 
@@ -813,7 +619,7 @@ def lint(
             findings.append(Finding("error", None, f"error: {playbook.error.message}", hint=playbook.error.hint,
                                     playbook=playbook.path))
         else:
-            findings += [f for v in analyze([playbook], runtimes) for f in v.findings]
+            findings += [f for v in analyze([playbook], runtimes, reap_modules) for f in v.findings]
     return findings
 
 

@@ -53,7 +53,9 @@ class Task:
     says why the lint cannot judge the task (e.g. a ``poll:`` template it cannot evaluate);
     ``variables`` what the repo defines around it (role defaults and vars, play vars...), every
     definition of a name kept, to evaluate simple templates. ``outer_loops`` are the loops of the
-    ``include_tasks`` that brought the task in: ``(loop variable, loop)``, outermost first.
+    ``include_tasks`` that brought the task in: ``(loop variable, loop)``, outermost first. ``phase`` is
+    the part of its play that holds it (``pre_tasks``, ``roles``, ``tasks``, ``post_tasks``, ``handlers``),
+    also inside a block, where ``section`` names the block's part.
     """
 
     playbook: Path
@@ -79,6 +81,7 @@ class Task:
     listen: tuple[str, ...] = ()
     occurrence: int = 1
     not_analysed: str = ""
+    phase: str = "tasks"
     outer_loops: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
     variables: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
     args: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

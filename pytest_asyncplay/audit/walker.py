@@ -44,6 +44,7 @@ __all__ = ["MISSING_ROLE", "Walker", "is_play", "with_yaml_suffix"]
 MISSING_ROLE = "<role not installed>"
 
 Variables = Mapping[str, tuple[Any, ...]]
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
 
 def is_play(entry: object) -> bool:
@@ -83,6 +84,7 @@ class _Ctx:
     section: str
     play_index: int
     play_dir: Path
+    phase: str = "tasks"
     role: str | None = None
     role_dir: Path | None = None
     blocks: tuple[BlockFrame, ...] = ()
@@ -364,17 +366,17 @@ class Walker:
                     variables=self.play_variables(play, file))
         base = self.inherit(base, play, "play", file)
         line = line_of(play)
-        self.tasks_list(play.get("pre_tasks"), replace(base, section="pre_tasks"), "pre_tasks", line)
-        roles_ctx = replace(base, section="roles")
+        self.tasks_list(play.get("pre_tasks"), replace(base, section="pre_tasks", phase="pre_tasks"), "pre_tasks", line)
+        roles_ctx = replace(base, section="roles", phase="roles")
         for entry in self.as_list(play.get("roles"), "roles", file, line):
             self.role_entry(entry, roles_ctx, file, line_of(entry) or line_of(play.get("roles")) or line)
-        self.tasks_list(play.get("tasks"), replace(base, section="tasks"), "tasks", line)
-        self.tasks_list(play.get("post_tasks"), replace(base, section="post_tasks"), "post_tasks", line)
-        handlers_ctx = replace(base, section="handlers")
+        self.tasks_list(play.get("tasks"), replace(base, section="tasks", phase="tasks"), "tasks", line)
+        self.tasks_list(play.get("post_tasks"), replace(base, section="post_tasks", phase="post_tasks"), "post_tasks", line)
+        handlers_ctx = replace(base, section="handlers", phase="handlers")
         for name, role_dir, role_ctx in list(self.handler_roles):
             handlers = with_yaml_suffix(role_dir / "handlers" / "main", self.files)
             if handlers is not None:
-                ctx = replace(role_ctx, section="handlers", blocks=(), file=handlers)
+                ctx = replace(role_ctx, section="handlers", phase="handlers", blocks=(), file=handlers)
                 self.task_file(handlers, ctx, f"handlers of role {name!r}", file, line)
         self.tasks_list(play.get("handlers"), handlers_ctx, "handlers", line)
 
@@ -437,6 +439,7 @@ class Walker:
         as Ansible does for ``roles:`` and dependencies. A ``dependency`` that is not installed is a
         note: it runs before the role, so it cannot reap the role's jobs.
         """
+        name = self.known_paths(name, ctx)
         if templated(name) or templated(tasks_from):
             self.note(f"{file}:{line}: role {name!r} is templated and cannot be followed statically: not analysed")
             return
@@ -451,7 +454,7 @@ class Walker:
                       "or set roles_path")
             if not dependency:  # it runs after what came before: it might reap those jobs
                 self.tasks.append(Task(playbook=self.path, name=f"{what} {name} (not installed)", file=file,
-                                       line=line, action=MISSING_ROLE, section=ctx.section,
+                                       line=line, action=MISSING_ROLE, section=ctx.section, phase=ctx.phase,
                                        play_index=ctx.play_index, role=ctx.role))
             return
         resolved = self.files.real(role_dir)
@@ -633,6 +636,7 @@ class Walker:
                 notify=names(item.get("notify")),
                 listen=names(item.get("listen")),
                 not_analysed=not_analysed,
+                phase=ctx.phase,
                 variables=variables,
                 outer_loops=ctx.loops,
                 args=args,
@@ -649,15 +653,15 @@ class Walker:
             )
             return
         target = self.known_paths(target.strip(), ctx)
-        if templated(target):
-            self.note(f"{ctx.file}:{line}: {short} {target!r} is templated and cannot be followed statically: "
-                      "not analysed")
-            return
-        candidates = [ctx.file.parent / target]
+        folders = [ctx.file.parent]
         if ctx.role_dir is not None:
-            candidates.append(ctx.role_dir / "tasks" / target)
-        candidates.append(ctx.play_dir / target)
-        candidates = list(dict.fromkeys(_norm(c) for c in candidates))
+            folders.append(ctx.role_dir / "tasks")
+        folders += [f.parent for f in reversed(self.file_stack)]  # Ansible tries each parent include's folder
+        folders.append(ctx.play_dir)
+        if templated(target):
+            self.templated_include(item, short, target, folders, ctx, line)
+            return
+        candidates = list(dict.fromkeys(_norm(folder / target) for folder in folders))
         path = next((c for c in candidates if self.files.is_file(c)), None)
         may_not_run = ctx.section == "handlers" or bool(ctx.when) or bool(conditions(item.get("when")))
         if path is None and short == "include_tasks" and may_not_run:  # dynamic: it fails only if it runs
@@ -685,6 +689,44 @@ class Walker:
             loop_var = control.get("loop_var", "item") if isinstance(control, dict) else "item"
             inner = replace(inner, loops=(*ctx.loops, (str(loop_var), item[loop_key])))
         self.task_file(path, replace(inner, file=path), f"tasks of {target}", ctx.file, line)
+
+    def templated_include(self, item: Mapping[str, Any], short: str, target: str, folders: Sequence[Path],
+                          ctx: _Ctx, line: int) -> None:
+        """An include whose file name is a template: each file the template can name, where Ansible would look,
+        is one option of the run (a choice the lint plays every way). ``{{ x }}`` alone names anything: a note."""
+        pattern = _TEMPLATE.sub("*", target)
+        if not pattern.strip("*/. ") or set(Path(pattern).name) <= {"*", "."}:
+            self.note(f"{ctx.file}:{line}: {short} {target!r} is templated and cannot be followed statically: "
+                      "not analysed")
+            return
+        found: dict[Path, Path] = {}
+        for folder in folders:
+            for path in sorted(folder.glob(pattern)) if self.files.is_dir(folder) else []:
+                if path.suffix in (".yml", ".yaml") and self.files.is_file(path):
+                    real = self.files.real(path)
+                    if real not in self.file_stack:
+                        found.setdefault(real, path)
+            if found:
+                break  # the first folder where the name resolves is where Ansible finds it
+        if not found:
+            self.note(f"{ctx.file}:{line}: {short} {target!r} is templated and names no file here "
+                      f"(looked for {pattern} in {', '.join(map(str, dict.fromkeys(folders)))}): not analysed")
+            return
+        options = sorted(found.values())
+        self.note(f"{ctx.file}:{line}: {short} {target!r} is templated: followed to each of the {len(options)} "
+                  f"file(s) it can name ({', '.join(p.name for p in options)})")
+        inner = self.inherit(ctx, item, short, ctx.file)
+        loop_key = next((k for k in item if k == "loop" or str(k).startswith("with_")), None)
+        if loop_key is not None:
+            control = item.get("loop_control")
+            loop_var = control.get("loop_var", "item") if isinstance(control, dict) else "item"
+            inner = replace(inner, loops=(*ctx.loops, (str(loop_var), item[loop_key])))
+        self.block_count += 1
+        choice = self.block_count
+        for index, path in enumerate(options):
+            frame = BlockFrame(choice, ctx.file, line, f"option {index}", False)
+            option_ctx = replace(inner, file=path, blocks=(*inner.blocks, frame))
+            self.task_file(path, option_ctx, f"tasks of {path.name} (one file {target!r} can name)", ctx.file, line)
 
     @staticmethod
     def known_paths(target: str, ctx: _Ctx) -> str:

@@ -1,0 +1,702 @@
+"""Jinja2 over values the lint may not know: ansible-core's own filters and tests, three-valued logic.
+
+The lint evaluates every keyword a task has (``jid``, ``loop``, ``when``, ``until``, ``failed_when``,
+``that``, ``set_fact`` values...) as Ansible would, over a symbolic host state. A value the lint cannot
+know (an inventory variable, a fact, an extra var) is an :class:`Unknown`, and an unknown propagates:
+``Unknown and False`` is False, ``Unknown or True`` is True, anything else built on it is unknown. A
+value that is known to be missing (an attribute a killed job's result does not have) is Jinja2's
+:class:`~jinja2.StrictUndefined`, as in Ansible: ``is defined`` is false, ``default()`` applies, and any
+other use is a template error (which fails the task).
+
+Expressions are parsed by Jinja2 itself; control flow (``and``, ``or``, ``not``, ``if``/``else``,
+comparisons) is walked here, three-valued, and every filter and test is the installed ansible-core's
+own (the Jinja2 built-ins such as ``selectattr``, ``map``, ``select``, ``default`` included), called
+with known arguments. A filter that is not installed (``json_query`` without community.general) gives
+an :class:`Unknown` naming it. Nothing here runs a module or touches a host.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import jinja2
+import jinja2.runtime
+from jinja2 import nodes
+
+__all__ = [
+    "OMIT",
+    "Evaluator",
+    "Open",
+    "TemplateError",
+    "Undecidable",
+    "Unknown",
+    "derived",
+    "is_unknown",
+    "plugins",
+    "truth",
+]
+
+
+class Undecidable(Exception):
+    """Raised inside a filter or test when it needs to know an :class:`Unknown` (its truth, its items)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class TemplateError(Exception):
+    """A template that Ansible itself could not render (an undefined used, a filter's own error): the task fails."""
+
+
+class Unknown:
+    """A value the lint cannot know. ``why`` names it (``'osd_group' (inventory, facts or extra vars)``).
+
+    ``external`` when it comes from outside the run (inventory, facts, extra vars) and only plain values
+    were mixed into it: such a value cannot hold a job id, which only exists inside the run.
+
+    Attribute and item access give unknowns too. Its truth, length, items and text are undecidable:
+    a filter that needs them raises :class:`Undecidable`, and the filter's result is unknown.
+    """
+
+    __slots__ = ("external", "why")
+
+    def __init__(self, why: str, external: bool = False) -> None:
+        object.__setattr__(self, "why", why)
+        object.__setattr__(self, "external", external)
+
+    def __repr__(self) -> str:
+        return f"Unknown({self.why!r})"
+
+    def __getattr__(self, name: str) -> Unknown:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Unknown(self.why, self.external)
+
+    def __getitem__(self, key: object) -> Unknown:
+        return Unknown(self.why, self.external)
+
+    def _undecidable(self, *args: object) -> Any:
+        raise Undecidable(self.why)
+
+    __bool__ = __len__ = __iter__ = __str__ = __contains__ = __int__ = __float__ = _undecidable
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _undecidable  # type: ignore[assignment]
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __mod__ = __truediv__ = _undecidable
+    __hash__ = object.__hash__
+
+
+def is_unknown(value: object) -> bool:
+    """Whether ``value`` is an :class:`Unknown`."""
+    return isinstance(value, Unknown)
+
+
+class Open(dict):  # type: ignore[type-arg]
+    """A mapping of which only some keys are known: a missing key is unknown, not undefined.
+
+    Used for a task's registered result (the lint knows ``failed`` and ``skipped``, not ``stdout``) and
+    for a healthy job's result.
+    """
+
+    why = "a field of a task's result"
+    #: Keys known to be missing (a plain task's result has no ``ansible_job_id``).
+    absent: frozenset[str] = frozenset()
+
+    def __missing__(self, key: object) -> Any:
+        if key in self.absent:
+            return _undefined(f"{self.why} has no attribute {key!r}")
+        return Unknown(f"{key!r} of {self.why}")
+
+    def __contains__(self, key: object) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        if key in self.absent:
+            return False
+        raise Undecidable(f"whether {key!r} is in {self.why}")
+
+    def get(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        return self[key]
+
+
+class _Omit:
+    """Ansible's ``omit``: the keyword or argument takes its default."""
+
+    def __repr__(self) -> str:
+        return "omit"
+
+
+OMIT = _Omit()
+
+_UNDEFINED_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined)
+
+
+def _undefined(hint: str) -> jinja2.StrictUndefined:
+    return jinja2.StrictUndefined(hint=hint)
+
+
+def truth(value: object) -> bool | None:
+    """Python truth of a known value, None for an unknown one (and a :class:`TemplateError` for undefined)."""
+    if isinstance(value, Unknown):
+        return None
+    if isinstance(value, jinja2.Undefined):
+        raise TemplateError(value._undefined_message)
+    try:
+        return bool(value)
+    except Undecidable:
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# ansible-core's filters and tests
+
+
+def _deep_unknown(value: object, depth: int = 0) -> bool:
+    return isinstance(value, Unknown)
+
+
+def derived(values: Iterable[Any]) -> Unknown | None:
+    """The unknown a computation over ``values`` gives (None when none of them is unknown): external only
+    when every unknown among them is and the rest are plain scalars."""
+    unknowns = [v for v in values if isinstance(v, Unknown)]
+    if not unknowns:
+        return None
+    external = all(u.external for u in unknowns) and all(
+        isinstance(v, (Unknown, str, int, float, bool, type(None), jinja2.nodes.EvalContext, jinja2.runtime.Context))
+        for v in values)
+    return Unknown(unknowns[0].why, external)
+
+
+def _guarded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``function`` that gives an unknown when its value or an argument is unknown, or when it needs one."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        unknown = derived((*args, *kwargs.values()))
+        if unknown is not None:
+            return unknown
+        try:
+            return function(*args, **kwargs)
+        except Undecidable as exc:
+            return Unknown(exc.why)
+
+    return call
+
+
+@functools.lru_cache(maxsize=1)
+def plugins() -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., Any]]]:
+    """``(filters, tests)`` of the installed ansible-core (by short name and FQCN) over Jinja2's built-ins."""
+    from ansible.plugins import loader
+
+    init = getattr(loader, "init_plugin_loader", None)
+    if init is not None:
+        try:
+            init()
+        except Exception:  # noqa: BLE001 - already initialised by a host process (ansible-lint)
+            pass
+    found: list[dict[str, Callable[..., Any]]] = []
+    for builtin, plugin_loader in ((jinja2.filters.FILTERS, loader.filter_loader),
+                                   (jinja2.tests.TESTS, loader.test_loader)):
+        table: dict[str, Callable[..., Any]] = dict(builtin)
+        for plugin in plugin_loader.all():
+            function = getattr(plugin, "j2_function", None)
+            name = getattr(plugin, "ansible_name", None) or getattr(plugin, "_load_name", "")
+            if function is None or not name:
+                continue
+            table[name] = function
+            table.setdefault(name.rsplit(".", 1)[-1], function)
+        found.append(table)
+    return found[0], found[1]
+
+
+def _lookup_plugin(kind: str, name: str) -> Callable[..., Any] | None:
+    """A filter or test outside ansible.builtin (a collection's), when it is installed."""
+    from ansible.plugins import loader
+
+    plugin_loader = loader.filter_loader if kind == "filter" else loader.test_loader
+    try:
+        plugin = plugin_loader.get(name)
+    except Exception:  # noqa: BLE001 - not installed, or its collection cannot load
+        return None
+    return getattr(plugin, "j2_function", None) if plugin is not None else None
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    filters, tests = plugins()
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"])
+    env.filters.update({name: _guarded(f, name) for name, f in filters.items() if name not in ("default", "d")})
+    env.tests.update({name: _guarded(t, name) for name, t in tests.items() if name not in ("defined", "undefined")})
+    env.tests["defined"] = _defined
+    env.tests["undefined"] = lambda value: not _defined(value)
+    return env
+
+
+def _defined(value: object) -> bool:
+    """Jinja2's ``defined`` test, undecidable on an unknown (which may or may not be defined)."""
+    if isinstance(value, Unknown):
+        raise Undecidable(value.why)
+    return not isinstance(value, jinja2.Undefined)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> nodes.Node:
+    """The expression of ``text`` (a bare condition or one ``{{ }}``), or the template's Output body."""
+    env = _environment()
+    template = env.parse(text)
+    body = template.body
+    if len(body) == 1 and isinstance(body[0], nodes.Output):
+        parts = body[0].nodes
+        if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
+            return parts[0]
+        return body[0]
+    return template
+
+
+_BINARY: dict[type[nodes.Node], Callable[[Any, Any], Any]] = {
+    nodes.Add: operator.add, nodes.Sub: operator.sub, nodes.Mul: operator.mul, nodes.Div: operator.truediv,
+    nodes.FloorDiv: operator.floordiv, nodes.Mod: operator.mod, nodes.Pow: operator.pow,
+}
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lteq": operator.le, "gt": operator.gt,
+    "gteq": operator.ge, "in": lambda a, b: a in b, "notin": lambda a, b: a not in b,
+}
+_SAFE_METHODS = frozenset({
+    "get", "keys", "values", "items", "startswith", "endswith", "find", "rfind", "split", "rsplit", "strip",
+    "lstrip", "rstrip", "lower", "upper", "replace", "join", "count", "index", "splitlines", "format", "copy",
+    "isdigit", "title", "capitalize",
+})  # fmt: skip
+_WRAPPED = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
+
+
+class Evaluator:
+    """Evaluates templates and conditions with ``resolve`` naming each variable.
+
+    ``resolve(name)`` returns the variable's value, an :class:`Unknown`, or a
+    :class:`~jinja2.StrictUndefined`. ``assumed`` holds conditions (as parsed expressions) known true
+    here: the conjuncts of the launch's own ``when:`` hold wherever its job exists.
+    """
+
+    def __init__(self, resolve: Callable[[str], Any], assumed: frozenset[str] = frozenset()) -> None:
+        self.resolve = resolve
+        self.assumed = assumed
+        self.env = _environment()
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def template(self, value: Any) -> Any:
+        """A keyword or argument value rendered: strings with ``{{ }}`` evaluated, containers walked."""
+        if isinstance(value, str):
+            if "{{" not in value and "{%" not in value:
+                return value
+            return self._text(value)
+        if isinstance(value, list):
+            return [self.template(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.template(v) for k, v in value.items()}
+        return value
+
+    def condition(self, value: Any) -> bool | None:
+        """A ``when:``-style condition (a string, a bool, or a list of them, all of which must hold)."""
+        if isinstance(value, list):
+            results = [self.condition(v) for v in value]
+            if any(r is False for r in results):
+                return False
+            return None if any(r is None for r in results) else True
+        if value is None:
+            return True
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            return bool(value)
+        text = str(value).strip()
+        match = _WRAPPED.match(text)
+        if match and "{{" not in match.group(1) and "{%" not in text:
+            text = match.group(1)
+        if "{{" in text or "{%" in text:
+            rendered = self._text(text)
+            return _ansible_bool(rendered)
+        if text.lower() in ("true", "yes", "on"):
+            return True
+        if text.lower() in ("false", "no", "off", ""):
+            return False
+        try:
+            node = _parse("{{ " + text + " }}")
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{text!r} is not a valid condition: {exc}") from exc
+        return self.truth_of(node)
+
+    def expression(self, text: str) -> Any:
+        """The value of one Jinja2 expression (no ``{{ }}``)."""
+        try:
+            node = _parse("{{ " + text + " }}")
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{text!r} is not a valid expression: {exc}") from exc
+        return self.eval(node)
+
+    # -- the walk --------------------------------------------------------------------------------
+
+    def _text(self, text: str) -> Any:
+        try:
+            node = _parse(text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{text!r} is not a valid template: {exc}") from exc
+        if isinstance(node, nodes.Template):
+            return self._render(text, node)
+        if isinstance(node, nodes.Output):
+            out: list[str] = []
+            for part in node.nodes:
+                value = part.data if isinstance(part, nodes.TemplateData) else self.eval(part)
+                if isinstance(value, Unknown):
+                    return value
+                if isinstance(value, jinja2.Undefined):
+                    raise TemplateError(value._undefined_message)
+                try:
+                    out.append(value if isinstance(value, str) else _to_text(value))
+                except Undecidable as exc:
+                    return Unknown(exc.why)
+            return "".join(out)
+        value = self.eval(node)
+        if isinstance(value, jinja2.Undefined):
+            raise TemplateError(value._undefined_message)
+        return value
+
+    def _render(self, text: str, template: nodes.Template) -> Any:
+        """A template with statements (``{% if %}``, ``{% for %}``), rendered by Jinja2 itself over the values
+        of the names it reads; unknown when its output depends on an unknown."""
+        from jinja2 import meta
+
+        values = {name: self.resolve(name) for name in meta.find_undeclared_variables(template)}
+        try:
+            return self.env.from_string(text).render(values)
+        except Undecidable as exc:
+            return Unknown(exc.why)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - a template error in Ansible too
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+
+    def truth_of(self, node: nodes.Node) -> bool | None:
+        """Three-valued truth of an expression node."""
+        if self.assumed:
+            key = node_key(node)
+            if key in self.assumed:
+                return True
+            if "not " + key in self.assumed or (isinstance(node, nodes.Not) and node_key(node.node) in self.assumed):
+                return False
+        if isinstance(node, nodes.Not):
+            inner = self.truth_of(node.node)
+            return None if inner is None else not inner
+        if isinstance(node, nodes.And):
+            left = self.truth_of(node.left)
+            if left is False:
+                return False
+            right = self.truth_of(node.right)
+            if right is False:
+                return False
+            return True if left and right else None
+        if isinstance(node, nodes.Or):
+            left = self.truth_of(node.left)
+            if left is True:
+                return True
+            right = self.truth_of(node.right)
+            if right is True:
+                return True
+            return False if left is False and right is False else None
+        return truth(self.eval(node))
+
+    def eval(self, node: nodes.Node) -> Any:  # noqa: C901, PLR0911, PLR0912 - one case per node type
+        """The value of an expression node: a Python value, an :class:`Unknown` or a StrictUndefined."""
+        if isinstance(node, nodes.Not):
+            value = self.truth_of(node)
+            return Unknown(self._why(node)) if value is None else value
+        if isinstance(node, (nodes.And, nodes.Or)):
+            left = self.truth_of(node.left)
+            if left is None:
+                value = self.truth_of(node)
+                return Unknown(self._why(node)) if value is None else value
+            if left is (isinstance(node, nodes.Or)):
+                return self.eval(node.left)
+            return self.eval(node.right)
+        if isinstance(node, nodes.Const):
+            return node.value
+        if isinstance(node, nodes.TemplateData):
+            return node.data
+        if isinstance(node, nodes.Name):
+            return self.resolve(node.name)
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            return self._item(node)
+        if isinstance(node, nodes.List):
+            return [self.eval(i) for i in node.items]
+        if isinstance(node, nodes.Tuple):
+            return tuple(self.eval(i) for i in node.items)
+        if isinstance(node, nodes.Dict):
+            out: dict[Any, Any] = {}
+            for pair in node.items:
+                key = self.eval(pair.key)
+                if isinstance(key, (Unknown, jinja2.Undefined)):
+                    return Unknown(self._why(pair.key))
+                out[key] = self.eval(pair.value)
+            return out
+        if isinstance(node, nodes.CondExpr):
+            test = self.truth_of(node.test)
+            if test is None:
+                return Unknown(self._why(node.test))
+            if test:
+                return self.eval(node.expr1)
+            return self.eval(node.expr2) if node.expr2 is not None else _undefined("the else branch")
+        if isinstance(node, nodes.Compare):
+            return self._compare(node)
+        if isinstance(node, nodes.Filter):
+            return self._filter(node)
+        if isinstance(node, nodes.Test):
+            return self._test(node)
+        if isinstance(node, nodes.Concat):
+            parts = [self.eval(n) for n in node.nodes]
+            return self._apply(lambda *p: "".join(_to_text(x) for x in p), parts)
+        if isinstance(node, nodes.Neg):
+            return self._apply(operator.neg, [self.eval(node.node)])
+        if isinstance(node, nodes.Pos):
+            return self._apply(operator.pos, [self.eval(node.node)])
+        if type(node) in _BINARY:
+            return self._apply(_BINARY[type(node)], [self.eval(node.left), self.eval(node.right)])  # type: ignore[attr-defined]
+        if isinstance(node, nodes.Call):
+            return self._call(node)
+        if isinstance(node, nodes.Slice):
+            parts = [self.eval(n) if n is not None else None for n in (node.start, node.stop, node.step)]
+            return self._apply(lambda *p: slice(*p), parts)
+        return Unknown(f"{type(node).__name__} in a template")
+
+    # -- pieces ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _why(node: nodes.Node) -> str:
+        names = sorted({n.name for n in node.find_all(nodes.Name)} | ({node.name} if isinstance(node, nodes.Name) else set()))
+        return ", ".join(repr(n) for n in names) or "a template"
+
+    def _apply(self, function: Callable[..., Any], values: list[Any]) -> Any:
+        unknown = derived(values)
+        if unknown is not None:
+            return unknown
+        for value in values:
+            if isinstance(value, jinja2.Undefined):
+                raise TemplateError(value._undefined_message)
+        try:
+            return function(*values)
+        except Undecidable as exc:
+            return Unknown(exc.why)
+        except Exception as exc:  # noqa: BLE001 - Ansible fails the task on a template error
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _item(self, node: nodes.Getattr | nodes.Getitem) -> Any:
+        base = self.eval(node.node)
+        if isinstance(node, nodes.Getattr):
+            key: Any = node.attr
+        else:
+            key = self.eval(node.arg)
+            if isinstance(key, Unknown):
+                return key
+        if isinstance(base, Unknown):
+            return base
+        if isinstance(base, jinja2.Undefined):
+            raise TemplateError(base._undefined_message)
+        return _get(base, key, isinstance(node, nodes.Getattr))
+
+    def _compare(self, node: nodes.Compare) -> Any:
+        left = self.eval(node.expr)
+        result: Any = True
+        for operand in node.ops:
+            right = self.eval(operand.expr)
+            if operand.op in ("in", "notin") and isinstance(right, Open) and not isinstance(left, Unknown):
+                if not dict.__contains__(right, left):
+                    return Unknown(f"whether {left!r} is in {right.why}")
+            step = self._apply(_COMPARE[operand.op], [left, right])
+            if step is False:
+                return False
+            if isinstance(step, Unknown):
+                result = step
+            left = right
+        return result
+
+    def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call) -> tuple[list[Any], dict[str, Any]] | Unknown:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return Unknown("*args in a template")
+        args = [self.eval(a) for a in node.args]
+        kwargs = {k.key: self.eval(k.value) for k in node.kwargs}
+        return args, kwargs
+
+    def _filter(self, node: nodes.Filter) -> Any:
+        value = self.eval(node.node) if node.node is not None else Unknown("a filter block")
+        parsed = self._arguments(node)
+        if isinstance(parsed, Unknown):
+            return parsed
+        args, kwargs = parsed
+        if node.name in ("default", "d"):
+            if isinstance(value, Unknown):
+                return value
+            boolean = bool(args[1]) if len(args) > 1 else bool(kwargs.get("boolean", False))
+            fallback = args[0] if args else kwargs.get("default_value", "")
+            if isinstance(value, jinja2.Undefined):
+                return fallback
+            if boolean:
+                known = truth(value)
+                return Unknown("a default(..., true)") if known is None else (value if known else fallback)
+            return value
+        function = self.env.filters.get(node.name)
+        if function is None:
+            plugin = _lookup_plugin("filter", node.name)
+            if plugin is None:
+                return Unknown(f"the filter {node.name!r}, which is not installed here")
+            function = _guarded(plugin, node.name)
+        return self._call_plugin(function, value, args, kwargs)
+
+    def _test(self, node: nodes.Test) -> Any:
+        if node.name in ("defined", "undefined"):
+            value = self.eval(node.node)
+            if isinstance(value, Unknown):
+                return value
+            defined = not isinstance(value, jinja2.Undefined)
+            return defined if node.name == "defined" else not defined
+        value = self.eval(node.node)
+        parsed = self._arguments(node)
+        if isinstance(parsed, Unknown):
+            return parsed
+        args, kwargs = parsed
+        function = self.env.tests.get(node.name)
+        if function is None:
+            plugin = _lookup_plugin("test", node.name)
+            if plugin is None:
+                return Unknown(f"the test {node.name!r}, which is not installed here")
+            function = _guarded(plugin, node.name)
+        return self._call_plugin(function, value, args, kwargs)
+
+    def _call_plugin(self, function: Callable[..., Any], value: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if isinstance(value, jinja2.Undefined):
+            raise TemplateError(value._undefined_message)
+        for arg in (*args, *kwargs.values()):
+            if isinstance(arg, jinja2.Undefined):
+                raise TemplateError(arg._undefined_message)
+        passes = getattr(function, "jinja_pass_arg", None)
+        lead: list[Any] = []
+        if passes is not None:
+            kind = getattr(passes, "name", str(passes))
+            if kind == "context":
+                lead = [self.env.context_class(self.env, {}, None, {})]
+            elif kind == "eval_context":
+                lead = [nodes.EvalContext(self.env)]
+            elif kind == "environment":
+                lead = [self.env]
+        try:
+            result = function(*lead, value, *args, **kwargs)
+            return _settle(result)
+        except Undecidable as exc:
+            return Unknown(exc.why)
+        except TemplateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the plugin's own error: a template error in Ansible
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _call(self, node: nodes.Call) -> Any:
+        if not isinstance(node.node, nodes.Getattr):
+            name = node.node.name if isinstance(node.node, nodes.Name) else "a call"
+            return Unknown(f"{name}(...) (lookups and functions are not evaluated)")
+        base = self.eval(node.node.node)
+        method = node.node.attr
+        parsed = self._arguments(node)
+        if isinstance(parsed, Unknown):
+            return parsed
+        args, kwargs = parsed
+        if isinstance(base, Unknown):
+            return base
+        if method not in _SAFE_METHODS or not isinstance(base, (str, dict, list)):
+            return Unknown(f".{method}() on a value")
+        if isinstance(base, jinja2.Undefined):
+            raise TemplateError(base._undefined_message)
+        return self._apply(lambda *a: getattr(base, method)(*a, **kwargs), args)
+
+
+def node_key(node: nodes.Node) -> str:
+    """A parsed expression as a key (its structure, not its spelling): ``a  and b`` and ``a and b`` are one.
+    Kept on the node, which the parse cache shares."""
+    key = node.__dict__.get("_asyncplay_key")
+    if key is None:
+        key = "not " + node_key(node.node) if isinstance(node, nodes.Not) else repr(node)
+        node.__dict__["_asyncplay_key"] = key
+    return key
+
+
+def _settle(value: Any) -> Any:
+    """A generator or map a filter returns (``select``, ``map``) read into a list, so unknowns surface now."""
+    if isinstance(value, (Iterator, map, filter)) or type(value).__name__ == "generator":
+        return list(value)
+    return value
+
+
+def _get(base: Any, key: Any, attribute: bool) -> Any:
+    """Jinja2's ``getattr``/``getitem`` on a known value: a known-missing key is undefined."""
+    if isinstance(base, Open):
+        return base[key]
+    if isinstance(base, Mapping):
+        if key in base:
+            return base[key]
+        if attribute and hasattr(dict, str(key)):
+            return getattr(base, str(key))
+        return _undefined(f"{_describe(base)} has no attribute {key!r}")
+    if isinstance(base, (list, tuple, str)):
+        if isinstance(key, (int, slice)):
+            try:
+                return base[key]
+            except IndexError:
+                return _undefined(f"index {key} out of range")
+        if attribute and hasattr(base, str(key)):
+            return getattr(base, str(key))
+        return _undefined(f"{type(base).__name__} has no attribute {key!r}")
+    if attribute and hasattr(base, str(key)):
+        return getattr(base, str(key))
+    return _undefined(f"{type(base).__name__} object has no attribute {key!r}")
+
+
+def _describe(base: Mapping[Any, Any]) -> str:
+    return "the job's result" if "ansible_job_id" in base else "the mapping"
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, Unknown):
+        raise Undecidable(value.why)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (list, dict, tuple)) and _contains_unknown(value):
+        raise Undecidable("a value inside the text")
+    return str(value)
+
+
+def _contains_unknown(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if depth > 6:
+        return False
+    if isinstance(value, dict):
+        return any(_contains_unknown(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_unknown(v, depth + 1) for v in value)
+    return False
+
+
+def _ansible_bool(value: Any) -> bool | None:
+    """Ansible's ``boolean()`` of a rendered value (``'yes'``, ``'True'``, 1...); None when unknown."""
+    if isinstance(value, Unknown):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("yes", "on", "1", "true", "t", "y"):
+            return True
+        if text in ("no", "off", "0", "false", "f", "n", "", "none"):
+            return False
+        return bool(text)
+    return truth(value)
