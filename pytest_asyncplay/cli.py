@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .audit.discover import Playbook, discover, is_playbook_candidate, load_yaml
+from .audit.hostpath import ReapModule, parse_reap_modules
 from .audit.lint import Finding, TaskVerdict, analyze, distinct
 from .audit.report import merge_junit, merge_reports, write_reports
 from .audit.walker import is_play
@@ -27,7 +28,7 @@ from .sarif import below, finding_location, lint_sarif, sarif_text, tool_version
 
 __all__ = ["LINT_SCHEMA", "CommandLineError", "LintRun", "lint_document", "lint_junit", "main", "run_lint"]
 
-USAGE = """asyncplay lint [PATH ...] [--format text|json|sarif|junit] [--output FILE] [--strict] [--roles-path PATHS]
+USAGE = """asyncplay lint [PATH ...] [--format text|json|sarif|junit] [--output FILE] [--strict] [--roles-path PATHS] [--reap-module MODULE:ARG]
                       [--context DIR]
        asyncplay image [BASE]
        asyncplay merge-reports OUT REPORT... [--junitxml PATH] [--allow-missing]"""
@@ -126,10 +127,10 @@ def _signature(verdict: TaskVerdict) -> tuple[str, ...]:
     return tuple(sorted(f.kind for f in verdict.findings))
 
 
-def _verdicts(playbooks: Sequence[Playbook]) -> list[TaskVerdict]:
+def _verdicts(playbooks: Sequence[Playbook], reap_modules: Sequence[ReapModule] = ()) -> list[TaskVerdict]:
     """Each playbook's verdicts; a task of an imported playbook is listed again under the importer only when
     the importer judges it otherwise (as the pytest items do)."""
-    judged = [(pb, analyze([pb])) for pb in playbooks if pb.error is None]
+    judged = [(pb, analyze([pb], reap_modules=reap_modules)) for pb in playbooks if pb.error is None]
     own = {(v.task.file, v.task.line): _signature(v)
            for pb, verdicts in judged if pb.kind == "playbook" for v in verdicts if v.task.file == pb.path}
     return [v for pb, verdicts in judged for v in verdicts
@@ -147,7 +148,8 @@ def _within(path: Path, selected: Sequence[Path]) -> bool:
 
 
 def run_lint(paths: Sequence[str], roles_path: Sequence[str] = (), strict: bool = False,
-             context: Optional[str] = None, cwd: Optional[Path] = None) -> LintRun:
+             context: Optional[str] = None, cwd: Optional[Path] = None,
+             reap_modules: Sequence[ReapModule] = ()) -> LintRun:
     """Lint ``paths`` as ``pytest --asyncplay-lint`` would (``CommandLineError`` for a path that does not exist).
 
     Folders are searched; a file named is linted when it is a playbook or a task file (a role's task file as
@@ -175,14 +177,14 @@ def run_lint(paths: Sequence[str], roles_path: Sequence[str] = (), strict: bool 
         run.context = root
         selected = [Path(os.path.realpath(p)) for p in given]
         run.playbooks = discover([root], roles_path)
-        run.verdicts = [v for v in _verdicts(run.playbooks) if _touches(v, selected)]
+        run.verdicts = [v for v in _verdicts(run.playbooks, reap_modules) if _touches(v, selected)]
         run.broken = [_broken(pb) for pb in run.playbooks if pb.error is not None
                       and (_within(pb.path, selected) or _within(finding_location(_broken(pb))[0], selected))]
     else:
         targets = [p for p in given if p.is_dir() or _lintable(p)]
         run.skipped = [p for p in given if p not in targets]
         run.playbooks = discover(targets, roles_path) if targets else []
-        run.verdicts = _verdicts(run.playbooks)
+        run.verdicts = _verdicts(run.playbooks, reap_modules)
         run.broken = [_broken(pb) for pb in run.playbooks if pb.error is not None]
     run.notes = list(dict.fromkeys(n for pb in run.playbooks for n in pb.notes))
     return run
@@ -324,6 +326,9 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"extra folders holding roles ('{os.pathsep}'-separated), searched before the "
                            "ansible.cfg's roles_path, as --asyncplay-roles-path")
     lint.add_argument("--strict", action="store_true", help="advice (reap-budget-short...) fails too")
+    lint.add_argument("--reap-module", metavar="MODULE:ARG", action="append", default=[],
+                      help="a module that reaps a job like async_status, and its job-id argument (repeatable; "
+                           "as ini asyncplay_reap_modules)")
     lint.add_argument("--context", metavar="DIR", default=None,
                       help="discover all of DIR (the repository) and report only what touches the PATHs: the "
                            "tasks they launch, the playbooks they are, the reaps they hold (pre-commit's mode)")
@@ -361,7 +366,12 @@ def lint_main(args: argparse.Namespace) -> int:
     """``asyncplay lint``: 0 passed, 1 a finding fails, 2 bad usage (one line: the cause, then the fix)."""
     try:
         roles = [os.path.abspath(p) for p in str(args.roles_path).split(os.pathsep) if p]
-        run = run_lint(args.paths, roles, strict=args.strict, context=args.context)
+        try:
+            reap_modules = parse_reap_modules(args.reap_module)
+        except ValueError as exc:
+            raise CommandLineError(f"--reap-module: {exc}", "give the module's name and its job-id argument, "
+                                   "e.g. --reap-module my_ns.my_coll.async_wait:jid") from exc
+        run = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
         text = render(run, args.format)
         if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from .audit.items import (
     audit_roots,
     guard_conftests,
 )
+from .audit.hostpath import parse_reap_modules
 from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
@@ -171,6 +172,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--asyncplay-roles-path", default=None, metavar="PATHS",
                     help="extra folders holding roles (':'-separated), searched before the ansible.cfg's "
                          "roles_path (default: ini asyncplay_roles_path).")
+    parser.addini("asyncplay_reap_modules", "modules that reap a job like async_status, one a line as "
+                  "MODULE:JID_ARGUMENT (e.g. my_ns.my_coll.async_wait:jid); the lint then judges them like async_status",
+                  type="linelist", default=[])
     parser.addini("asyncplay_roles_path", "extra folders holding roles for the audit and the lint", type="paths",
                   default=[])
     group.addoption("--asyncplay-faults", default="killed", metavar="KINDS", type=_fault_kinds,
@@ -244,8 +248,14 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("asyncplay_roles_path")
     roles_path = ([Path(p).resolve() for p in option.split(os.pathsep) if p] if option
                   else [Path(p) for p in config.getini("asyncplay_roles_path")])
+    try:
+        reap_modules = parse_reap_modules(config.getini("asyncplay_reap_modules"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"asyncplay: ini asyncplay_reap_modules: {exc}; write one module a line, "
+                                "MODULE:JID_ARGUMENT.") from exc
     config.stash[AUDIT_KEY] = AuditSession(audit_roots(config.args, config.invocation_params.dir), roles_path,
-                                           strict=bool(config.getoption("asyncplay_strict")))
+                                           strict=bool(config.getoption("asyncplay_strict")),
+                                           reap_modules=reap_modules)
     if config.getoption("asyncplay_reap_audit"):
         config.stash[AUDITOR_KEY] = ReapAuditor(lambda: _audit_runner(config), Path(config.rootpath))
 

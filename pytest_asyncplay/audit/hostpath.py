@@ -19,6 +19,7 @@ events the lint explains its verdict with.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
@@ -29,7 +30,7 @@ from pytest_asyncplay.audit.model import AsyncTask, Playbook, Task
 from pytest_asyncplay.audit.symbolic import OMIT, Evaluator, Open, TemplateError, Unknown, truth
 from pytest_asyncplay.audit.taskargs import short_action
 
-__all__ = ["WORLDS", "Event", "Path", "Program", "ReapModule", "World", "explore", "job_token"]
+__all__ = ["WORLDS", "Event", "Path", "Program", "ReapModule", "World", "explore", "job_token", "parse_reap_modules"]
 
 World = Literal["failed", "running", "ok"]
 WORLDS: tuple[World, ...] = ("failed", "running", "ok")
@@ -68,6 +69,25 @@ class ReapModule:
     def matches(self, action: str) -> bool:
         """Whether ``action`` names this module (an FQCN matches its short name too)."""
         return action == self.name or action.rsplit(".", 1)[-1] == self.name or self.name.rsplit(".", 1)[-1] == action
+
+
+def parse_reap_modules(specs: Iterable[str]) -> tuple[ReapModule, ...]:
+    """``MODULE`` or ``MODULE:JID_ARGUMENT`` entries (ini lines, ``--reap-module`` values) as :class:`ReapModule`;
+    a :class:`ValueError` names a malformed one."""
+    modules = []
+    for spec in specs:
+        text = str(spec).strip()
+        if not text:
+            continue
+        name, _, argument = text.partition(":")
+        if not _MODULE_NAME.fullmatch(name.strip()) or (argument and not _ARGUMENT.fullmatch(argument.strip())):
+            raise ValueError(f"{text!r} is not MODULE or MODULE:JID_ARGUMENT (e.g. my_ns.my_coll.async_wait:jid)")
+        modules.append(ReapModule(name.strip(), argument.strip() or "jid"))
+    return tuple(modules)
+
+
+_MODULE_NAME = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*")
+_ARGUMENT = re.compile(r"[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)

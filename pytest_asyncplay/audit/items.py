@@ -22,6 +22,7 @@ import pytest
 from ..errors import AsyncplayError
 from ..pages import PageParts, audit_part
 from .discover import AsyncTask, Playbook, discover
+from .hostpath import ReapModule
 from .lint import TaskVerdict, analyze
 from .reap import Probe, ReapAuditor
 
@@ -65,14 +66,22 @@ def guard_conftests(pluginmanager: pytest.PytestPluginManager, roots: Sequence[P
     pluginmanager._importconftest = guarded  # type: ignore[method-assign]
 
 
+def _reap_modules(config: pytest.Config) -> tuple[ReapModule, ...]:
+    """The reap modules the user declared (ini ``asyncplay_reap_modules``), as the session parsed them."""
+    session = config.stash.get(AUDIT_KEY, None)
+    return session.reap_modules if session is not None else ()
+
+
 class AuditSession:
     """The audit's state for one pytest session: the audited roots, discovery (once per root) and the
     playbooks already collected (a playbook reached through a symlink is one item)."""
 
-    def __init__(self, roots: Sequence[Path], roles_path: Sequence[Path], strict: bool) -> None:
+    def __init__(self, roots: Sequence[Path], roles_path: Sequence[Path], strict: bool,
+                 reap_modules: Sequence[ReapModule] = ()) -> None:
         self.roots = list(roots)
         self.roles_path = list(roles_path)
         self.strict = strict
+        self.reap_modules = tuple(reap_modules)
         self._found: dict[Path, list[Playbook]] = {}
         self._collected: set[Path] = set()
         self._nodes: dict[tuple[str, Path], PlaybookFile] = {}
@@ -108,7 +117,7 @@ class AuditSession:
             for root in self.roots:
                 for playbook in self.playbooks(root):
                     if playbook.kind == "playbook" and playbook.error is None:
-                        for verdict in analyze([playbook]):
+                        for verdict in analyze([playbook], reap_modules=self.reap_modules):
                             if verdict.task.file == playbook.path:
                                 self._own[(verdict.task.file, verdict.task.line)] = _signature(verdict)
         return self._own
@@ -180,7 +189,7 @@ class PlaybookFile(pytest.File):
         return node
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        verdicts = {v.task: v for v in analyze([self.playbook])}
+        verdicts = {v.task: v for v in analyze([self.playbook], reap_modules=_reap_modules(self.config))}
         if not self.playbook.tasks and self.playbook.error is not None:
             yield BrokenPlaybookItem.from_parent(self, name="[broken]")
             return
@@ -326,7 +335,8 @@ class ReapAuditItem(_AuditItem):
         probe = self.probe = auditor.probe(self.task, self.kind, playbook)
         runtime = base.runtime_of(self.task)
         if playbook is not None and runtime is not None:  # the lint again, now with the measured runtime
-            measured = analyze([playbook], runtimes={(self.task.playbook, self.task.name): runtime})
+            measured = analyze([playbook], runtimes={(self.task.playbook, self.task.name): runtime},
+                               reap_modules=_reap_modules(self.config))
             self.verdict = next((v for v in measured if v.task == self.task), self.verdict)
         headroom = (self.task.async_timeout / runtime
                     if runtime and isinstance(self.task.async_timeout, int) else None)

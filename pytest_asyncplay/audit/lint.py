@@ -329,7 +329,7 @@ class _Analysis:
             if "failed_when" not in reap.keywords:
                 why = "which does not fail on the failed job's result"
             elif _literally_false(failed_when):
-                why = f"which has failed_when: {_yaml(failed_when)} and no later assert/fail checks {subject}"
+                why = f"which has failed_when: {_yaml(failed_when)} and no later assert/fail fails on {subject}"
             else:
                 why = (f"whose failed_when: {_yaml(failed_when)} is false for a failed job's result "
                        f"(failed: true, no rc, an empty stdout), and nothing later fails on {subject}")
@@ -432,21 +432,21 @@ class _Analysis:
 
     def unreaped(self, launch: AsyncTask, candidates: Sequence[Task], path: HostPath) -> Finding:
         message = f"unreaped: {self.label(launch)} starts a job that no async_status reaps"
-        idle = next((t for t in candidates if t.phase == "handlers"), None)
         end = next((e for e in path.events if e.kind == "end"), None)
-        never = next((t for t in candidates if "never" in (t.keywords.get("tags") or [])), None)
+        reap = candidates[0] if candidates else None
         if launch.register is None:
             message += " (it has no register:, so nothing can)"
-        elif end is not None and candidates:
-            message += (f" (meta: {end.how} at {self.where(end.task)} ends the host's play before "
-                        f"{self.label(candidates[0])} runs)")
-        elif never is not None:
-            message += f" ({self.label(never)} would, but it has tags: [never], so a plain run skips it)"
-        elif idle is not None:
-            message += f" (the handler {self.label(idle)} would, but nothing notifies it after the launch)"
-        elif candidates:
-            message += f" ({self.label(candidates[0])} would, but the host's run never reaches it)"
-        reap = idle or (candidates[0] if candidates else None)
+        elif reap is not None:
+            tags = reap.keywords.get("tags") or []
+            if "never" in (tags if isinstance(tags, list) else [tags]):
+                message += f" ({self.label(reap)} would, but it has tags: [never], so a plain run skips it)"
+            elif reap.phase == "handlers":
+                message += f" (the handler {self.label(reap)} would, but nothing notifies it after the launch)"
+            elif end is not None:
+                message += (f" (meta: {end.how} at {self.where(end.task)} ends the host's play before "
+                            f"{self.label(reap)} runs)")
+            else:
+                message += f" ({self.label(reap)} would, but the host's run never reaches it)"
         return Finding(
             "unreaped", launch, message, reap.file if reap else None, reap.line if reap else None,
             hint="Register the launch and add a later ansible.builtin.async_status task with "
