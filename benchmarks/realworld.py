@@ -30,8 +30,11 @@ REALWORLD = ROOT / "tests" / "realworld"
 
 
 def truth_class(verdict: Any) -> str:
+    """``surfaced``, ``swallowed``, ``never-runs`` or ``not-analysable`` for a hand-judged verdict."""
     if verdict == "ok":
         return "surfaced"
+    if isinstance(verdict, list) and len(verdict) == 1:
+        verdict = verdict[0]
     if verdict in ("never-runs", "not-analysable"):
         return str(verdict)
     return "swallowed"

@@ -105,7 +105,11 @@ def test_a_templated_poll_it_cannot_evaluate_is_not_analysed_and_fails(pytester:
 REALWORLD = Path(__file__).resolve().parent / "realworld"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in REALWORLD.iterdir() if p.is_dir()))
+FIRST_CORPUS = sorted(p.name for p in REALWORLD.iterdir() if p.is_dir()
+                      and "\nhalf: " not in (p / "EXPECTED.yml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", FIRST_CORPUS)
 def test_the_lint_at_each_real_repos_root(pytester: pytest.Pytester, name: str) -> None:
     """As a newcomer runs it: `pytest --asyncplay-lint` at the root of the copy, no options."""
     import shutil

@@ -36,9 +36,11 @@ World = Literal["failed", "running", "ok"]
 WORLDS: tuple[World, ...] = ("failed", "running", "ok")
 
 #: Paths explored per launch and world before the lint gives up and says so.
-MAX_PATHS = 256
+MAX_PATHS = 64
 #: Past this many ways through the tasks, the ways that end alike are joined into one.
-JOIN_AT = 8
+JOIN_AT = 4
+#: Tasks played (over all ways) per launch and world before the lint gives up and says so.
+MAX_STEPS = 20_000
 #: Items of a loop launch whose job is failed in turn (first and last past this many).
 MAX_LOOP_WORLDS = 4
 #: ansible.builtin modules whose result the lint knows does not depend on a job they are handed.
@@ -53,6 +55,9 @@ _OPAQUE_OK = frozenset({
 })  # fmt: skip
 #: Modules whose action plugin waits for its own async job inside the task: no reap is needed.
 SELF_REAPING = {"iptables_state": "its action plugin polls the job itself (the module's rollback protocol)"}
+#: The loop keywords the lint plays item by item (other ``with_<lookup>`` loops are unknown).
+_LOOP_KEYS = frozenset({"loop", "with_items", "with_list", "with_dict", "with_flattened", "with_indexed_items",
+                        "with_together", "with_nested", "with_cartesian"})
 #: Modules that report changed whenever they run (without changed_when).
 _ALWAYS_CHANGED = frozenset({"command", "shell", "raw", "script"})
 _NOTHING = frozenset({"noop", "clear_host_errors", "refresh_inventory", "reset_connection", "clear_facts", "role_complete"})
@@ -211,11 +216,40 @@ class Program:
             ]
             self.plays.append(_Play(index, phases, [t for t in tasks if t.phase == "handlers"]))
         self.launches = {t.order: t for t in playbook.all_tasks if isinstance(t, AsyncTask)}
+        #: ``file:line`` of each task, as messages name it (worked out once).
+        self.places: dict[int, str] = {}
+        #: Whether each task's arguments hold a template (plain arguments need no rendering).
+        self.templated_args = {t.order: "{{" in repr(dict(t.args)) or "{%" in repr(dict(t.args))
+                               for t in playbook.all_tasks}
+        self._prefix: dict[int, tuple[dict[str, Any], dict[str, bool | None], dict[str, tuple[int, int | None]]]] | None = None
         #: Variables the run sets itself (``register``, ``set_fact``): undefined until a task sets them.
         self.own_variables = frozenset(
             {t.register for t in playbook.all_tasks if t.register}
             | {str(k) for t in playbook.all_tasks if short_action(t.action) == "set_fact" for k in t.args}
         )
+
+    def prefix(self, launch: Task) -> tuple[dict[str, Any], dict[str, bool | None], dict[str, tuple[int, int | None]]]:
+        """What the host holds when it reaches ``launch`` (facts, pending notifications, jobs started), from one
+        pass over the run up to it shared by every launch and world: each task before it is taken to have run
+        when its conditions hold, and to have left an unknown when they may not (a rescue, or a handler, only
+        when the launch is in it)."""
+        if self._prefix is None:
+            self._prefix = {}
+            first = next(iter(self.launches.values()), None)
+            if first is not None:
+                run = _Run(self, first, "ok", None)
+                state = _State(facts={})
+                play_index, phase = None, None
+                for task in self.playbook.all_tasks:
+                    if (task.play_index, task.phase) != (play_index, phase):
+                        state.notified = {}  # a flush point (end of a section) or a new play
+                        play_index, phase = task.play_index, task.phase
+                    if isinstance(task, AsyncTask):
+                        self._prefix[task.order] = (dict(state.facts), dict(state.notified), dict(run.jobs))
+                    if task.phase == "handlers" or any(f.part == "rescue" for f in task.blocks):
+                        continue
+                    run.before(task, state)
+        return self._prefix.get(launch.order, ({}, {}, {}))
 
     def reaper(self, task: Task) -> str | None:
         """The job-id argument when ``task`` reaps like async_status (async_status or a declared module)."""
@@ -342,7 +376,11 @@ def _join(states: Sequence[_State]) -> _State:
             values = [getattr(st, attr).get(name, _ABSENT) for st in states]
             table[name] = _ABSENT_JOIN(name) if any(v is _ABSENT for v in values) else _join_values(name, values)
         setattr(joined, attr, table)
-    joined.events = tuple(dict.fromkeys(e for st in states for e in st.events))
+    seen: dict[tuple[Any, ...], Event] = {}
+    for st in states:
+        for event in st.events:
+            seen.setdefault((event.kind, event.task.order, event.how, event.item), event)
+    joined.events = tuple(seen.values())
     return joined
 
 
@@ -369,7 +407,9 @@ class _Run:
         self.paths = 0
         self.jobs: dict[str, tuple[int, int | None]] = {}
         self.assumed = frozenset(_conjuncts(launch.when))
-        self.places: dict[int, str] = {}
+        self.places = program.places
+        self.steps = 0
+        self.ours: list[str] = []
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -423,6 +463,8 @@ class _Run:
     def new_job(self, launch: Task, item: int | None) -> str:
         jid = job_token(launch.order, item)
         self.jobs[jid] = (launch.order, item)
+        if launch.order == self.launch.order and jid not in self.ours:
+            self.ours.append(jid)
         return jid
 
     # -- the run ---------------------------------------------------------------------------------
@@ -606,10 +648,13 @@ class _Run:
     # -- one task --------------------------------------------------------------------------------
 
     def task(self, task: Task, state: _State) -> _Outcomes:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise _Stop(f"the run after it is too long to follow (more than {MAX_STEPS} task runs over all its ways)")
         if task.order == self.launch.order and not state.started:
             return self.launch_task(task, state)
         if not state.started:
-            return self.before(task, state)
+            return [(state, _OK)]  # before the launch: what it leaves behind is in the program's prefix
         tags = task.keywords.get("tags")
         tag_list = tags if isinstance(tags, list) else [tags] if isinstance(tags, str) else []
         if "never" in tag_list and "always" not in tag_list:
@@ -660,13 +705,21 @@ class _Run:
             if key == "loop":
                 raise TemplateError(f"Invalid data passed to 'loop', it requires a list, got {type(value).__name__}")
             return [value]
-        if key in ("with_items", "with_flattened"):
+        if key in ("with_items", "with_flattened", "with_indexed_items"):
             flat: list[Any] = []
             for element in value:
                 if isinstance(element, Unknown):
                     return element
                 flat += element if isinstance(element, list) else [element]
-            return flat
+            return [[i, x] for i, x in enumerate(flat)] if key == "with_indexed_items" else flat
+        if key in ("with_together", "with_nested", "with_cartesian"):
+            lists = [v if isinstance(v, list) else [v] for v in value]
+            if any(isinstance(v, Unknown) for v in value):
+                return next(v for v in value if isinstance(v, Unknown))
+            if key == "with_together":
+                longest = max((len(v) for v in lists), default=0)
+                return [[v[i] if i < len(v) else None for v in lists] for i in range(longest)]
+            return [list(combo) for combo in itertools.product(*lists)]
         return list(value)
 
     def loop_of(self, task: Task) -> tuple[str, Any] | None:
@@ -680,7 +733,7 @@ class _Run:
         if loop is None:
             return self.finish(task, state, self.once(task, state, None))
         key, raw = loop
-        if key not in ("loop", "with_items", "with_list", "with_dict", "with_flattened"):
+        if key not in _LOOP_KEYS:
             items: Any = Unknown(f"{key}")
         else:
             try:
@@ -747,8 +800,13 @@ class _Run:
         return failing + (self.conclude(task, state, skipped) if when is None else [])
 
     def unknown_loop(self, task: Task, state: _State, items: Unknown) -> _Outcomes:
-        """A loop over what the lint cannot know: a reap that may read the job cannot be followed; any other
-        task may run for some items or none, and may fail if it can."""
+        """A loop over what the lint cannot know: a reap that may read the job cannot be followed; another
+        launch stands for its items with two jobs; any other task may run for some items or none, and may
+        fail if it can."""
+        if isinstance(task, AsyncTask) and task.register:
+            state.facts[task.register] = self.loop_launch_record(task, [Unknown(f"an item of {self.label(task)}'s "
+                                                                              f"loop ({items.why})")] * 2)
+            return [(state, _OK)]
         if self.program.reaper(task) is not None or self.carries_job(self.rendered_args(task, state)):
             return [(state, ("unknown", f"{self.label(task)} loops over {items.why}, which the lint cannot know"))]
         result = Open(failed=False, changed=Unknown("whether an item changed"), skipped=Unknown("whether it ran"))
@@ -783,7 +841,7 @@ class _Run:
             # whether it runs does not matter to the host's fate, only what it leaves behind
             done = self.module(task, state, index, reaper)
             return [(st, ("done", _updated(res if isinstance(res, Open) else Open(res),
-                                           skipped=Unknown(f"whether {self.label(task)} ran")))
+                                           skipped=Unknown(f"whether {task.name!r} ran")))
                      if kind == "done" and isinstance(res, dict) else (kind, res)) for st, (kind, res) in done]
         if when is not True:
             skipped = (state.fork() if when is None else state, ("done", dict(_SKIPPED)))
@@ -845,10 +903,12 @@ class _Run:
                 return [(state, ("done", self.error_result(str(exc))))]
             state.facts.update(values)
             return [(state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
-        try:
-            rendered = ev.template({k: v for k, v in task.args.items() if not (action == "debug" and k == "var")})
-        except TemplateError as exc:
-            return [(state, ("done", self.error_result(str(exc))))]
+        rendered: Any = task.args
+        if self.program.templated_args.get(task.order, True):
+            try:
+                rendered = ev.template({k: v for k, v in task.args.items() if not (action == "debug" and k == "var")})
+            except TemplateError as exc:
+                return [(state, ("done", self.error_result(str(exc))))]
         if action in SELF_REAPING:
             return [(state, ("done", _generic_result()))]
         if self.carries_job(rendered) and action not in _OPAQUE_OK and not (
@@ -858,21 +918,21 @@ class _Run:
             return [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
                                         "cannot read"))]
         result = _generic_result()
-        result.why = f"the result of {self.label(task)}"
+        result.why = f"the result of {task.name!r}"
         result["changed"] = False if action == "debug" else True if action in _ALWAYS_CHANGED else Unknown(
-            f"whether {self.label(task)} changed")
+            f"whether {task.name!r} changed")
         if task.async_timeout not in (None, 0):  # a keep-alive job: its own id, its file cleaned up after
             result["ansible_job_id"] = self.new_job(task, index)
             result["finished"] = 1
             result.absent = frozenset()
         if task.ignore_errors not in (None, False) and action != "debug":
-            result["failed"] = Unknown(f"whether {self.label(task)} failed (its errors are ignored)")
+            result["failed"] = Unknown(f"whether {task.name!r} failed (its errors are ignored)")
         return [(state, ("done", result))]
 
     def carries_job(self, value: Any, depth: int = 0) -> bool:
         """Whether a rendered value holds this launch's job id (or a result of its job)."""
-        ours = [jid for jid, (order, _) in self.jobs.items() if order == self.launch.order]
-        if depth > 8:
+        ours = self.ours
+        if depth > 8 or not ours:
             return False
         if isinstance(value, str):
             return any(jid in value for jid in ours)
@@ -1122,12 +1182,11 @@ class _Run:
                 except TemplateError:
                     items = Unknown("its loop")
                 if isinstance(items, Unknown):
-                    state.facts[task.register] = Unknown(f"{task.register!r} (a loop launch)")
-                else:
-                    state.facts[task.register] = {"changed": True, "results": [
-                        {**_launch_record(self.new_job(task, i), True), task.loop_var: v} for i, v in enumerate(items)]}
-            else:
-                state.facts[task.register] = Unknown(f"{task.register!r} (the result of {self.label(task)})")
+                    items = [Unknown(f"an item of {task.name!r}'s loop")] * 2
+                state.facts[task.register] = self.loop_launch_record(task, items)
+            else:  # another launch that may not have run: its register holds its own job or a skip, never ours
+                state.facts[task.register] = Unknown(f"{task.register!r} (the result of {self.label(task)})",
+                                                     external=isinstance(task, AsyncTask))
         return [(state, _OK)]
 
     def notify_before(self, task: Task, state: _State) -> None:
@@ -1148,6 +1207,10 @@ class _Run:
     def launch_task(self, task: AsyncTask, state: _State) -> _Outcomes:
         state = state.fork()
         state.started = True
+        facts, notified, jobs = self.program.prefix(task)
+        state.facts = dict(facts)
+        state.notified = dict(notified)
+        self.jobs.update(jobs)
         changed = self.changed_default(task)
         loop = self.loop_of(task)
         if task.register is None:
@@ -1165,6 +1228,13 @@ class _Run:
         if truth(changed) is not False:
             self.notify(task, state, {"changed": changed})
         return [(state, _OK)]
+
+    def loop_launch_record(self, task: Task, items: Sequence[Any]) -> dict[str, Any]:
+        """The register of a loop launch: one started job per item."""
+        changed = self.changed_default(task)
+        return {"changed": True, "skipped": False, "msg": "All items completed", "results": [
+            {**_launch_record(self.new_job(task, i), changed), task.loop_var: v, "ansible_loop_var": task.loop_var}
+            for i, v in enumerate(items)]}
 
     def launch_items(self, task: Task, state: _State, loop: tuple[str, Any]) -> list[Any]:
         try:

@@ -4,6 +4,7 @@ conditions, and the numbers in ``async:``/``poll:``, including simple templates.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -40,6 +41,7 @@ _KV_KEY = re.compile(r"^[A-Za-z_]\w*$")
 _FALSE_WORDS = frozenset({"false", "no", "off"})
 
 
+@functools.lru_cache(maxsize=4096)
 def short_action(action: str) -> str:
     """The module name without an ``ansible.builtin.`` / ``ansible.legacy.`` prefix."""
     for prefix in BUILTIN_PREFIXES:
