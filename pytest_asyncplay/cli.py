@@ -28,7 +28,8 @@ from .sarif import below, finding_location, lint_sarif, sarif_text, tool_version
 
 __all__ = ["LINT_SCHEMA", "CommandLineError", "LintRun", "lint_document", "lint_junit", "main", "run_lint"]
 
-USAGE = """asyncplay lint [PATH ...] [--format text|json|sarif|junit] [--output FILE] [--strict] [--roles-path PATHS] [--reap-module MODULE:ARG]
+USAGE = """asyncplay lint [PATH ...] [--format text|json|sarif|junit] [--output FILE] [--strict] [--roles-path PATHS]
+                      [--reap-module MODULE:ARG]
                       [--context DIR]
        asyncplay image [BASE]
        asyncplay merge-reports OUT REPORT... [--junitxml PATH] [--allow-missing]"""

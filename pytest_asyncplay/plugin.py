@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, Union
 
 import pytest
 
+from .audit.hostpath import parse_reap_modules
 from .audit.items import (
     AUDIT_KEY,
     AUDITOR_KEY,
@@ -39,7 +40,6 @@ from .audit.items import (
     audit_roots,
     guard_conftests,
 )
-from .audit.hostpath import parse_reap_modules
 from .audit.reap import FAULT_KINDS, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
@@ -173,7 +173,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="extra folders holding roles (':'-separated), searched before the ansible.cfg's "
                          "roles_path (default: ini asyncplay_roles_path).")
     parser.addini("asyncplay_reap_modules", "modules that reap a job like async_status, one a line as "
-                  "MODULE:JID_ARGUMENT (e.g. my_ns.my_coll.async_wait:jid); the lint then judges them like async_status",
+                  "MODULE:JID_ARGUMENT (e.g. my_ns.my_coll.async_wait:jid); the lint then judges them like "
+                  "async_status",
                   type="linelist", default=[])
     parser.addini("asyncplay_roles_path", "extra folders holding roles for the audit and the lint", type="paths",
                   default=[])

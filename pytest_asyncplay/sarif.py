@@ -117,6 +117,11 @@ _RULE_LIST = [
          "retries x delay is below the job's async: a slow job fails the play when the retries run out. This "
          "hides no failure; it only makes a slow job fail early.",
          "Set retries x delay >= async if the job may really take that long."),
+    Rule("reap-fails-healthy-job", "ReapFailsHealthyJob", "The reap fails even a job that succeeded (advice).",
+         "The host fails when the job succeeds too, at the reap itself (an inverted failed_when, say): a failed "
+         "job still fails the play, but so does every healthy one.",
+         "Make the reap's failed_when hold only for a failed job (a healthy job's result has rc: 0 and failed: "
+         "false)."),
     Rule("async-timeout-tight", "AsyncTimeoutTight", "async: leaves little headroom over the measured runtime "
          "(advice).",
          "The job's async: is below 1.5 x the runtime measured in the audit's clean run: a slower day times "

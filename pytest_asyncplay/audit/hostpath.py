@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
@@ -51,7 +51,8 @@ _OPAQUE_OK = frozenset({
     "systemd_service", "package", "apt", "dnf", "yum", "pip", "user", "group", "cron", "git", "unarchive",
     "wait_for_connection", "reboot", "known_hosts", "assemble", "service_facts", "package_facts", "gather_facts",
     "getent", "hostname", "mount_facts", "sysvinit", "iptables", "debconf", "dpkg_selections", "expect",
-    "rpm_key", "apt_key", "apt_repository", "yum_repository", "deb822_repository", "subversion", "validate_argument_spec",
+    "rpm_key", "apt_key", "apt_repository", "yum_repository", "deb822_repository", "subversion",
+    "validate_argument_spec",
 })  # fmt: skip
 #: Modules whose action plugin waits for its own async job inside the task: no reap is needed.
 SELF_REAPING = {"iptables_state": "its action plugin polls the job itself (the module's rollback protocol)"}
@@ -60,7 +61,6 @@ _LOOP_KEYS = frozenset({"loop", "with_items", "with_list", "with_dict", "with_fl
                         "with_together", "with_nested", "with_cartesian"})
 #: Modules that report changed whenever they run (without changed_when).
 _ALWAYS_CHANGED = frozenset({"command", "shell", "raw", "script"})
-_NOTHING = frozenset({"noop", "clear_host_errors", "refresh_inventory", "reset_connection", "clear_facts", "role_complete"})
 _MAGIC_UNKNOWN = ("inventory_hostname", "ansible_host", "groups", "hostvars", "ansible_facts", "ansible_play_hosts")
 
 
@@ -150,6 +150,8 @@ class _Choice:
 
 
 _Node = Union[Task, _Block, _Choice]
+#: What the host holds when it reaches a launch: facts, pending notifications, the jobs started so far.
+_Prefix = tuple[dict[str, Any], dict[str, Union[bool, None]], dict[str, tuple[int, Union[int, None]]]]
 
 
 def _orders(nodes: Sequence[_Node]) -> frozenset[int]:
@@ -174,7 +176,8 @@ def _tree(tasks: Sequence[Task], depth: int = 0) -> list[_Node]:
             continue
         frame = task.blocks[depth]
         end = index
-        while end < len(tasks) and len(tasks[end].blocks) > depth and tasks[end].blocks[depth].block_id == frame.block_id:
+        while (end < len(tasks) and len(tasks[end].blocks) > depth
+               and tasks[end].blocks[depth].block_id == frame.block_id):
             end += 1
         group = tasks[index:end]
         if frame.part.startswith("option"):
@@ -182,10 +185,11 @@ def _tree(tasks: Sequence[Task], depth: int = 0) -> list[_Node]:
             options = [_tree([t for t in group if t.blocks[depth].part == k], depth + 1) for k in keys]
             node: _Node = _Choice(frame.block_id, options)
         else:
-            parts = {p: _tree([t for t in group if t.blocks[depth].part == p], depth + 1) for p in ("block", "rescue", "always")}
+            parts = {p: _tree([t for t in group if t.blocks[depth].part == p], depth + 1)
+                     for p in ("block", "rescue", "always")}
             node = _Block(frame.block_id, frame.line, parts["block"], parts["rescue"], parts["always"])
             node.rescue_orders = _orders(node.rescue)
-        node.orders = frozenset(t.order for t in group)
+        node.orders = frozenset(t.order for t in group)  # type: ignore[union-attr]
         out.append(node)
         index = end
     return out
@@ -221,14 +225,14 @@ class Program:
         #: Whether each task's arguments hold a template (plain arguments need no rendering).
         self.templated_args = {t.order: "{{" in repr(dict(t.args)) or "{%" in repr(dict(t.args))
                                for t in playbook.all_tasks}
-        self._prefix: dict[int, tuple[dict[str, Any], dict[str, bool | None], dict[str, tuple[int, int | None]]]] | None = None
+        self._prefix: dict[int, _Prefix] | None = None
         #: Variables the run sets itself (``register``, ``set_fact``): undefined until a task sets them.
         self.own_variables = frozenset(
             {t.register for t in playbook.all_tasks if t.register}
             | {str(k) for t in playbook.all_tasks if short_action(t.action) == "set_fact" for k in t.args}
         )
 
-    def prefix(self, launch: Task) -> tuple[dict[str, Any], dict[str, bool | None], dict[str, tuple[int, int | None]]]:
+    def prefix(self, launch: Task) -> _Prefix:
         """What the host holds when it reaches ``launch`` (facts, pending notifications, jobs started), from one
         pass over the run up to it shared by every launch and world: each task before it is taken to have run
         when its conditions hold, and to have left an unknown when they may not (a rescue, or a handler, only
@@ -353,7 +357,7 @@ def _join_values(name: str, values: Sequence[Any]) -> Any:
     try:
         if all(type(v) is type(first) and isinstance(v, (str, int, float, bool)) and v == first for v in values[1:]):
             return first
-    except Exception:  # noqa: BLE001 - an unknown compared: not the same
+    except Exception:
         pass
     return Unknown(f"{name!r} (it differs between the ways the run can go)")
 
@@ -387,7 +391,7 @@ def _join(states: Sequence[_State]) -> _State:
 _ABSENT = object()
 
 
-def _ABSENT_JOIN(name: str) -> Unknown:  # noqa: N802 - a constant-like factory
+def _ABSENT_JOIN(name: str) -> Unknown:
     return Unknown(f"{name!r} (set on some ways the run can go, not on others)")
 
 
@@ -652,7 +656,7 @@ class _Run:
         if self.steps > MAX_STEPS:
             raise _Stop(f"the run after it is too long to follow (more than {MAX_STEPS} task runs over all its ways)")
         if task.order == self.launch.order and not state.started:
-            return self.launch_task(task, state)
+            return self.launch_task(self.launch, state)
         if not state.started:
             return [(state, _OK)]  # before the launch: what it leaves behind is in the program's prefix
         tags = task.keywords.get("tags")
@@ -662,7 +666,8 @@ class _Run:
         if task.action == "<role not installed>":
             if self.launch.register is None:
                 return [(state, _OK)]  # nothing can reap a job whose id was never registered
-            return [(state, ("unknown", f"{task.name} ({self.where(task)}) runs after the launch and may reap the job"))]
+            why = f"{task.name} ({self.where(task)}) runs after the launch and may reap the job"
+            return [(state, ("unknown", why))]
         outer = task.outer_loops[-1] if task.outer_loops else None
         if outer is not None and outer[0] not in state.loop_vars:
             return self.outer_loop(task, state, outer)
@@ -759,7 +764,7 @@ class _Run:
                         s3.loop_vars.pop(task.loop_var, None)
                         s3.loop_vars.pop("ansible_loop", None)
                         if kind == "done":
-                            res = dict(res) if not isinstance(res, Open) else res
+                            res = dict(res) if not isinstance(res, Open) else res  # type: ignore[arg-type]
                             res.pop("_ours", None)
                             res[task.loop_var] = value
                             res["ansible_loop_var"] = task.loop_var
@@ -864,7 +869,8 @@ class _Run:
     def error_result(self, message: str) -> dict[str, Any]:
         return {"failed": True, "msg": message, "_template_error": True}
 
-    def module(self, task: Task, state: _State, index: int | None, reaper: str | None) -> list[tuple[_State, tuple[str, Any]]]:
+    def module(self, task: Task, state: _State, index: int | None,
+               reaper: str | None) -> list[tuple[_State, tuple[str, Any]]]:
         action = short_action(task.action)
         ev = self.evaluator(task, state)
         if reaper is not None:
@@ -973,6 +979,10 @@ class _Run:
         if not ours:
             state.note(Event("other-job", task, str(job[0]), index))
             return [(state, ("done", self.unknown_job(jid)))]
+        if repr(task.variables.get("ansible_async_dir")) != repr(self.launch.variables.get("ansible_async_dir")):
+            state.note(Event("other-job", task, "none", index))  # it looks in another folder for the job file
+            return [(state, ("done", {"failed": True, "finished": 1, "ansible_job_id": jid, "started": 1,
+                                      "msg": "could not find job", "_no_job": True}))]
         world = self.world
         if self.launch.loop and job[1] != self.item:
             world = "ok"
@@ -1106,7 +1116,8 @@ class _Run:
 
     def after_failure(self, task: Task, state: _State, result: Any, ours: Any = None) -> _Outcomes:
         try:
-            ignored = self.evaluator(task, state).condition(task.ignore_errors) if task.ignore_errors is not None else False
+            ignored = (self.evaluator(task, state).condition(task.ignore_errors)
+                       if task.ignore_errors is not None else False)
         except TemplateError:
             ignored = False
         if ignored is None:

@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
-from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Path as HostPath, Program, ReapModule, explore
+from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Program, ReapModule, explore
+from pytest_asyncplay.audit.hostpath import Path as HostPath
 from pytest_asyncplay.audit.taskargs import possible_values, short_action, templated
 
 __all__ = [
@@ -475,7 +476,8 @@ class _Analysis:
         reaps: tuple[Task, ...] = ()
         if launch.not_analysed:
             findings.append(self.not_analysed(
-                launch, launch.not_analysed, "Write poll: literally (0 or a number), or with a template the lint can read."))
+                launch, launch.not_analysed,
+                "Write poll: literally (0 or a number), or with a template the lint can read."))
         else:
             failed = explore(self.program, launch, "failed")
             green = [p for p in failed if p.end == "ok"]
@@ -537,7 +539,8 @@ class _Analysis:
         a reap that fails a healthy job, a short budget."""
         findings: list[Finding] = []
         running = explore(self.program, launch, "running")
-        passed = next((p for p in running if p.end == "ok"), None)
+        passed = next((p for p in running if p.end == "ok" or (p.end == "failed" and any(
+            e.kind == "reap" and e.how == "passed" for e in p.events) and not self.about_the_job(p))), None)
         surfacing = next((e for p in failed for e in p.events if e.kind == "reap" and e.how == "failed"
                           and e.task is p.failed_by), None)
         if passed is not None:
@@ -573,7 +576,7 @@ class _Analysis:
         if surfacing is not None:
             budget, how = self.budget(surfacing.task)
             allowed = _longest_async(launch)
-            if budget and allowed and budget < allowed:
+            if budget is not None and surfacing.task.keywords.get("until") and allowed and budget < allowed:
                 findings.append(Finding(
                     "reap-budget-short", launch,
                     f"reap-budget-short: {self.label(launch)} is reaped by {self.label(surfacing.task)}, which "
@@ -582,6 +585,18 @@ class _Analysis:
                     surfacing.task.file, surfacing.task.line,
                     f"Set retries x delay >= async ({allowed:g} s) if the job may really take that long."))
         return findings
+
+    def about_the_job(self, path: HostPath) -> bool:
+        """Whether the task that failed ``path`` is a reap of the job or reads what one registered (a failure
+        elsewhere, after a reap passed a running job, does not show the reap waits for the job's end)."""
+        culprit = path.failed_by
+        reaps = [e.task for e in path.events if e.kind == "reap"]
+        if culprit is None or any(culprit is r for r in reaps):
+            return culprit is not None
+        registers = {r.register for r in reaps if r.register}
+        read = set().union(*(_names(culprit.keywords.get(k)) for k in ("when", "failed_when", "until")),
+                           _names(culprit.args.get("that")), _names(culprit.args.get("msg")))
+        return bool(registers & read)
 
     def verdicts(self) -> list[TaskVerdict]:
         return [self.verdict(t) for t in self.pb.tasks]

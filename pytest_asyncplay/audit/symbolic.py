@@ -64,6 +64,8 @@ class Unknown:
     """
 
     __slots__ = ("external", "why")
+    why: str
+    external: bool
 
     def __init__(self, why: str, external: bool = False) -> None:
         object.__setattr__(self, "why", why)
@@ -194,12 +196,12 @@ def plugins() -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., An
     if init is not None:
         try:
             init()
-        except Exception:  # noqa: BLE001 - already initialised by a host process (ansible-lint)
+        except Exception:
             pass
     found: list[dict[str, Callable[..., Any]]] = []
     for builtin, plugin_loader in ((jinja2.filters.FILTERS, loader.filter_loader),
                                    (jinja2.tests.TESTS, loader.test_loader)):
-        table: dict[str, Callable[..., Any]] = dict(builtin)
+        table: dict[str, Callable[..., Any]] = dict(builtin)  # type: ignore[arg-type]
         for plugin in plugin_loader.all():
             function = getattr(plugin, "j2_function", None)
             name = getattr(plugin, "ansible_name", None) or getattr(plugin, "_load_name", "")
@@ -218,7 +220,7 @@ def _lookup_plugin(kind: str, name: str) -> Callable[..., Any] | None:
     plugin_loader = loader.filter_loader if kind == "filter" else loader.test_loader
     try:
         plugin = plugin_loader.get(name)
-    except Exception:  # noqa: BLE001 - not installed, or its collection cannot load
+    except Exception:
         return None
     return getattr(plugin, "j2_function", None) if plugin is not None else None
 
@@ -375,8 +377,8 @@ class Evaluator:
             return Unknown(exc.why)
         except jinja2.UndefinedError as exc:
             raise TemplateError(str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - a template error in Ansible too
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            raise TemplateError(_message(exc)) from exc
 
     def truth_of(self, node: nodes.Node) -> bool | None:
         """Three-valued truth of an expression node."""
@@ -407,7 +409,7 @@ class Evaluator:
             return False if left is False and right is False else None
         return truth(self.eval(node))
 
-    def eval(self, node: nodes.Node) -> Any:  # noqa: C901, PLR0911, PLR0912 - one case per node type
+    def eval(self, node: nodes.Node) -> Any:
         """The value of an expression node: a Python value, an :class:`Unknown` or a StrictUndefined."""
         if isinstance(node, nodes.Not):
             value = self.truth_of(node)
@@ -473,7 +475,10 @@ class Evaluator:
 
     @staticmethod
     def _why(node: nodes.Node) -> str:
-        names = sorted({n.name for n in node.find_all(nodes.Name)} | ({node.name} if isinstance(node, nodes.Name) else set()))
+        found = {n.name for n in node.find_all(nodes.Name)}
+        if isinstance(node, nodes.Name):
+            found.add(node.name)
+        names = sorted(found)
         return ", ".join(repr(n) for n in names) or "a template"
 
     def _apply(self, function: Callable[..., Any], values: list[Any]) -> Any:
@@ -487,8 +492,8 @@ class Evaluator:
             return function(*values)
         except Undecidable as exc:
             return Unknown(exc.why)
-        except Exception as exc:  # noqa: BLE001 - Ansible fails the task on a template error
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            raise TemplateError(_message(exc)) from exc
 
     def _item(self, node: nodes.Getattr | nodes.Getitem) -> Any:
         base = self.eval(node.node)
@@ -509,9 +514,9 @@ class Evaluator:
         result: Any = True
         for operand in node.ops:
             right = self.eval(operand.expr)
-            if operand.op in ("in", "notin") and isinstance(right, Open) and not isinstance(left, Unknown):
-                if not dict.__contains__(right, left):
-                    return Unknown(f"whether {left!r} is in {right.why}")
+            if (operand.op in ("in", "notin") and isinstance(right, Open) and not isinstance(left, Unknown)
+                    and not dict.__contains__(right, left) and left not in right.absent):
+                return Unknown(f"whether {left!r} is in {right.why}")
             step = self._apply(_COMPARE[operand.op], [left, right])
             if step is False:
                 return False
@@ -524,7 +529,7 @@ class Evaluator:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             return Unknown("*args in a template")
         args = [self.eval(a) for a in node.args]
-        kwargs = {k.key: self.eval(k.value) for k in node.kwargs}
+        kwargs = {str(k.key): self.eval(k.value) for k in node.kwargs}  # type: ignore[attr-defined]
         return args, kwargs
 
     def _filter(self, node: nodes.Filter) -> Any:
@@ -550,7 +555,7 @@ class Evaluator:
             if plugin is None:
                 return Unknown(f"the filter {node.name!r}, which is not installed here")
             function = _guarded(plugin, node.name)
-        return self._call_plugin(function, value, args, kwargs)
+        return self._call_plugin(function, value, args, kwargs)  # type: ignore[arg-type]
 
     def _test(self, node: nodes.Test) -> Any:
         if node.name in ("defined", "undefined"):
@@ -570,7 +575,7 @@ class Evaluator:
             if plugin is None:
                 return Unknown(f"the test {node.name!r}, which is not installed here")
             function = _guarded(plugin, node.name)
-        return self._call_plugin(function, value, args, kwargs)
+        return self._call_plugin(function, value, args, kwargs)  # type: ignore[arg-type]
 
     def _call_plugin(self, function: Callable[..., Any], value: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         if isinstance(value, jinja2.Undefined):
@@ -595,8 +600,12 @@ class Evaluator:
             return Unknown(exc.why)
         except TemplateError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the plugin's own error: a template error in Ansible
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(_message(exc)) from exc
+        except Exception as exc:
+            # the plugin's own error may be this machine's (a library the plugin needs): it decides nothing,
+            # an unknown, never a failed task
+            return Unknown(f"{getattr(function, '__name__', 'a filter')}(), which raised {type(exc).__name__} here")
 
     def _call(self, node: nodes.Call) -> Any:
         if not isinstance(node.node, nodes.Getattr):
@@ -625,6 +634,14 @@ def node_key(node: nodes.Node) -> str:
         key = "not " + node_key(node.node) if isinstance(node, nodes.Not) else repr(node)
         node.__dict__["_asyncplay_key"] = key
     return key
+
+
+def _message(exc: BaseException) -> str:
+    """An exception's text, never raising (ansible-core's own errors can fail to print outside a play)."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:
+        return type(exc).__name__
 
 
 def _settle(value: Any) -> Any:

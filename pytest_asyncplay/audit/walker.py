@@ -371,7 +371,8 @@ class Walker:
         for entry in self.as_list(play.get("roles"), "roles", file, line):
             self.role_entry(entry, roles_ctx, file, line_of(entry) or line_of(play.get("roles")) or line)
         self.tasks_list(play.get("tasks"), replace(base, section="tasks", phase="tasks"), "tasks", line)
-        self.tasks_list(play.get("post_tasks"), replace(base, section="post_tasks", phase="post_tasks"), "post_tasks", line)
+        post = replace(base, section="post_tasks", phase="post_tasks")
+        self.tasks_list(play.get("post_tasks"), post, "post_tasks", line)
         handlers_ctx = replace(base, section="handlers", phase="handlers")
         for name, role_dir, role_ctx in list(self.handler_roles):
             handlers = with_yaml_suffix(role_dir / "handlers" / "main", self.files)
