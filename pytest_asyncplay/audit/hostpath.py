@@ -84,8 +84,8 @@ def parse_reap_modules(specs: Iterable[str]) -> tuple[ReapModule, ...]:
         text = str(spec).strip()
         if not text:
             continue
-        name, _, argument = text.partition(":")
-        if not _MODULE_NAME.fullmatch(name.strip()) or (argument and not _ARGUMENT.fullmatch(argument.strip())):
+        name, colon, argument = text.partition(":")
+        if not _MODULE_NAME.fullmatch(name.strip()) or (colon and not _ARGUMENT.fullmatch(argument.strip())):
             raise ValueError(f"{text!r} is not MODULE or MODULE:JID_ARGUMENT (e.g. my_ns.my_coll.async_wait:jid)")
         modules.append(ReapModule(name.strip(), argument.strip() or "jid"))
     return tuple(modules)
@@ -986,6 +986,9 @@ class _Run:
         world = self.world
         if self.launch.loop and job[1] != self.item:
             world = "ok"
+        if world == "running" and short_action(task.action).rsplit(".", 1)[-1] != "async_status":
+            # a declared reap module waits for the job's end itself: a job that never ends fails it (timed out)
+            return [(state, ("done", _updated(_job_record("running", str(jid)), failed=True, _ours=world)))]
         return [(state, ("done", _updated(_job_record(world, str(jid)), _ours=world)))]
 
     @staticmethod

@@ -10,6 +10,7 @@ import asyncplay_corpus_expectations as expectations  # registered by tests/conf
 import pytest
 
 from pytest_asyncplay.audit import FINDING_KINDS, Finding, TaskVerdict, analyze, discover, lint
+from pytest_asyncplay.audit.hostpath import parse_reap_modules
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -478,3 +479,71 @@ def test_a_launch_without_register_is_unreaped_whatever_runs_after(tmp_path: Pat
                     + "    - include_role: {name: ghost}\n", encoding="utf-8")
     (verdict,) = analyze(discover(path))
     assert kinds(verdict) == ("unreaped",)  # nothing can reap a job whose id was never registered
+
+
+# --------------------------------------------------------------------------------------------------
+# Modules the lint cannot read, templated includes, unknowns
+
+
+CUSTOM_WAIT = """
+- name: wait for the job with the repo's own module
+  my_ns.jobs.async_wait:
+    job: "{{ job.ansible_job_id }}"
+"""
+
+
+def test_a_job_id_handed_to_an_unknown_module_is_not_analysed_and_names_the_fix(tmp_path: Path) -> None:
+    verdict = play(tmp_path, launch() + CUSTOM_WAIT)["job"]
+    (finding,) = verdict.findings
+    assert finding.kind == "not-analysed"
+    assert "the job id goes to my_ns.jobs.async_wait (site.yml:" in finding.message
+    assert "which the lint cannot read" in finding.message
+    assert "asyncplay_reap_modules = my_ns.jobs.async_wait:<job-id argument>" in finding.hint
+
+
+def test_a_declared_reap_module_is_judged_like_async_status(tmp_path: Path) -> None:
+    text = "- hosts: all\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(launch() + CUSTOM_WAIT),
+                                                                             "    ")
+    (tmp_path / "site.yml").write_text(text, encoding="utf-8")
+    (pb,) = discover(tmp_path / "site.yml")
+    (verdict,) = analyze([pb], reap_modules=parse_reap_modules(["my_ns.jobs.async_wait:job"]))
+    assert verdict.ok and verdict.reap is not None and verdict.reap.action == "my_ns.jobs.async_wait"
+    # declared under its short name too; a declared module waits for the job's end itself (no until needed)
+    (verdict,) = analyze([pb], reap_modules=parse_reap_modules(["async_wait:job"]))
+    assert verdict.ok
+    # the job id under another argument name is not this module's job id: the job is never read
+    (verdict,) = analyze([pb], reap_modules=parse_reap_modules(["my_ns.jobs.async_wait:jid"]))
+    assert not verdict.ok
+
+
+@pytest.mark.parametrize("spec", ["a b", "mod:", "mod:1x", ":jid", "a..b:jid"])
+def test_malformed_reap_module_specs_are_refused_with_the_form(spec: str) -> None:
+    with pytest.raises(ValueError, match="is not MODULE or MODULE:JID_ARGUMENT"):
+        parse_reap_modules([spec])
+
+
+def test_a_templated_include_is_followed_to_each_file_it_can_name(tmp_path: Path) -> None:
+    (tmp_path / "tasks").mkdir()
+    for kind in ("vm", "container"):  # each file launches and reaps its own job
+        (tmp_path / "tasks" / f"instances_{kind}.yml").write_text(textwrap.dedent(
+            launch(f"create {kind}s", f"{kind}_job") + reap(f"{{{{ {kind}_job.ansible_job_id }}}}")), encoding="utf-8")
+    (tmp_path / "tasks" / "instances_bare.yml").write_text(textwrap.dedent(launch("create bares", "bare_job")),
+                                                           encoding="utf-8")
+    verdicts = play(tmp_path, "- ansible.builtin.include_tasks: 'tasks/instances_{{ kind }}.yml'\n")
+    assert verdicts["create vms"].ok and verdicts["create containers"].ok
+    assert kinds(verdicts["create bares"]) == ("unreaped",)  # the file that reaps nothing, when it is the one
+
+
+def test_a_reap_skipped_on_an_inventory_variable_can_swallow(tmp_path: Path) -> None:
+    verdict = play(tmp_path, launch() + reap(extra="  when: reap_now\n"))["job"]
+    assert kinds(verdict) == ("reap-conditional",)
+    assert "(when: reap_now)" in verdict.findings[0].message
+    # the same condition on the launch: wherever the job exists, the reap runs
+    assert play(tmp_path, launch(extra="  when: reap_now\n") + reap(extra="  when: reap_now\n"))["job"].ok
+
+
+def test_repo_defined_values_are_known(tmp_path: Path) -> None:
+    extra = "  vars:\n    reap_now: false\n"
+    verdict = play(tmp_path, launch() + reap(extra="  when: reap_now\n"), extra=extra)["job"]
+    assert kinds(verdict) == ("reap-conditional",)
+    assert play(tmp_path, launch() + reap(extra="  when: reap_now\n"), extra="  vars:\n    reap_now: true\n")["job"].ok
