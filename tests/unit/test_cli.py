@@ -247,3 +247,42 @@ def test_python_dash_m_runs_the_same_command(repo: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["findings"][0]["kind"] == "unreaped"
+
+
+CUSTOM_REAP = """- hosts: all
+  gather_facts: false
+  tasks:
+    - name: build index
+      ansible.builtin.shell: sleep 2; echo done
+      async: 30
+      poll: 0
+      register: index_job
+    - name: wait with the repo's own module
+      my_ns.jobs.async_wait:
+        job: "{{ index_job.ansible_job_id }}"
+"""
+
+
+def test_reap_module_declares_a_module_that_reaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "site.yml").write_text(CUSTOM_REAP, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint", "site.yml"]) == 1
+    out = capsys.readouterr().out
+    assert "not-analysed" in out and "the job id goes to my_ns.jobs.async_wait" in out
+    assert "--reap-module my_ns.jobs.async_wait:<argument>" in out
+    assert main(["lint", "site.yml", "--reap-module", "my_ns.jobs.async_wait:job"]) == 0
+    assert main(["lint", "site.yml", "--reap-module", "my_ns.jobs.async_wait:"]) == 2
+    assert "is not MODULE or MODULE:JID_ARGUMENT" in capsys.readouterr().err
+
+
+def test_ini_asyncplay_reap_modules_serves_the_lint_items(pytester: pytest.Pytester) -> None:
+    (pytester.path / "site.yml").write_text(CUSTOM_REAP, encoding="utf-8")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
+    assert result.ret == 1
+    pytester.makeini("[pytest]\nasyncplay_reap_modules =\n    my_ns.jobs.async_wait:job\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
+    assert result.ret == 0, result.stdout.str()
+    pytester.makeini("[pytest]\nasyncplay_reap_modules =\n    not a module\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
+    result.stderr.fnmatch_lines(["*asyncplay_reap_modules*is not MODULE or MODULE:JID_ARGUMENT*"])
