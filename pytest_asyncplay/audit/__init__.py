@@ -1,6 +1,7 @@
 """The reap audit: discover fire-and-forget tasks in playbooks and lint how they are reaped.
 
-Pure Python over PyYAML: no containers, no Ansible import.
+Nothing here starts a container or runs a play: discovery reads YAML (PyYAML), and the lint evaluates
+templates with ansible-core's own Jinja2 filters and tests (loaded, never run against a host).
 """
 
 from __future__ import annotations

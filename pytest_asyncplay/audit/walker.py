@@ -3,9 +3,11 @@
 Follows what can be followed without running anything: a play's ``pre_tasks``, ``roles``,
 ``tasks``, ``post_tasks`` and ``handlers``; nested ``block``/``rescue``/``always``; roles (see
 :mod:`pytest_asyncplay.audit.roles`) with their ``meta/main.yml`` dependencies and handlers;
-``import_tasks``/``include_tasks``, ``import_role``/``include_role`` and ``import_playbook`` with
-static names. What cannot be followed (a templated name, a collection that is not installed)
-becomes a note, never silence.
+``import_tasks``/``include_tasks``, ``import_role``/``include_role`` and ``import_playbook``. An include
+whose file name is a template is followed to every file the template can name (each an option of the
+run, a frame with part ``option N``); ``{{ role_path }}``/``{{ playbook_dir }}`` are put in. What cannot
+be followed (a name that is a template alone, a collection that is not installed) becomes a note, never
+silence.
 """
 
 from __future__ import annotations
