@@ -917,9 +917,7 @@ class _Run:
                 return [(state, ("done", self.error_result(str(exc))))]
         if action in SELF_REAPING:
             return [(state, ("done", _generic_result()))]
-        if self.carries_job(rendered) and action not in _OPAQUE_OK and not (
-            task.action.startswith(("ansible.builtin.", "ansible.legacy.")) and action in _OPAQUE_OK
-        ):
+        if self.carries_job(rendered) and action not in _OPAQUE_OK:
             state.note(Event("tainted", task, task.action))
             return [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
                                         "cannot read"))]
@@ -946,9 +944,6 @@ class _Run:
             return any(self.carries_job(v, depth + 1) for v in value.values())
         if isinstance(value, (list, tuple)):
             return any(self.carries_job(v, depth + 1) for v in value)
-        return False
-
-    def touches_job(self, task: Task, state: _State) -> bool:
         return False
 
     def reap(self, task: Task, state: _State, index: int | None, reaper: str) -> list[tuple[_State, tuple[str, Any]]]:
@@ -1067,9 +1062,10 @@ class _Run:
                 except TemplateError as exc:
                     nxt.append((st, _updated(res, failed=True, msg=f"until: {exc}")))
                     continue
-                exhausted = _updated(res, failed=True, attempts=Unknown("attempts"))
-                if "failed_when" in keywords and self._ignores_exhaustion(task):
-                    exhausted = _updated(res, attempts=Unknown("attempts"))
+                # out of retries the task fails, unless failed_when is set: ansible-core then judges the last
+                # attempt's result by it (seen on 2.19 with failed_when: false)
+                exhausted = _updated(res, attempts=Unknown("attempts"), **(
+                    {} if "failed_when" in keywords else {"failed": True}))
                 if done is True:
                     nxt.append((st, res))
                 elif done is False:
@@ -1088,12 +1084,6 @@ class _Run:
                 res["_ours"] = ours
             out.append((st, res))
         return out
-
-    @staticmethod
-    def _ignores_exhaustion(task: Task) -> bool:
-        """Whether running out of retries leaves the task green: ansible-core evaluates ``failed_when``
-        last when it is set, over the last attempt's result (seen on 2.19 with ``failed_when: false``)."""
-        return True
 
     def _with_register(self, task: Task, state: _State, register: str | None, result: Any) -> Evaluator:
         if register is None:
@@ -1302,29 +1292,6 @@ def _conjuncts(conditions: Iterable[str]) -> list[str]:
     return out
 
 
-def launch_items_count(program: Program, launch: AsyncTask) -> int:
-    """How many items the lint plays the failed world for (1 for a plain launch)."""
-    if not launch.loop:
-        return 1
-    run = _Run(program, launch, "ok", None)
-    state = _State(facts={})
-    # the number of items is read off a run that stops at the launch
-    for path_state in _prefix_states(run, state):
-        value = path_state.facts.get(launch.register or "", None)
-        if isinstance(value, dict) and isinstance(value.get("results"), list):
-            return len(value["results"])
-    return 2
-
-
-def _prefix_states(run: _Run, state: _State) -> Iterable[_State]:
-    try:
-        for path in run.explore():
-            del path
-    except _Stop:
-        return []
-    return []
-
-
 def explore(program: Program, launch: AsyncTask, world: World) -> list[Path]:
     """Every path the host can take after ``launch`` when its job is in ``world``.
 
@@ -1351,6 +1318,3 @@ def explore(program: Program, launch: AsyncTask, world: World) -> list[Path]:
             paths.append(Path("unknown", why=str(exc)))
     return paths
 
-
-# keep itertools imported for type checkers of older Pythons
-_ = itertools

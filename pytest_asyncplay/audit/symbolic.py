@@ -155,9 +155,6 @@ def truth(value: object) -> bool | None:
 # ansible-core's filters and tests
 
 
-def _deep_unknown(value: object, depth: int = 0) -> bool:
-    return isinstance(value, Unknown)
-
 
 def derived(values: Iterable[Any]) -> Unknown | None:
     """The unknown a computation over ``values`` gives (None when none of them is unknown): external only
@@ -324,19 +321,11 @@ class Evaluator:
             return True
         if text.lower() in ("false", "no", "off", ""):
             return False
-        try:
-            node = _parse("{{ " + text + " }}")
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{text!r} is not a valid condition: {exc}") from exc
-        return self.truth_of(node)
+        return self.truth_of(_expression(text, "condition"))
 
     def expression(self, text: str) -> Any:
         """The value of one Jinja2 expression (no ``{{ }}``)."""
-        try:
-            node = _parse("{{ " + text + " }}")
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"{text!r} is not a valid expression: {exc}") from exc
-        return self.eval(node)
+        return self.eval(_expression(text, "expression"))
 
     # -- the walk --------------------------------------------------------------------------------
 
@@ -624,6 +613,14 @@ class Evaluator:
         if isinstance(base, jinja2.Undefined):
             raise TemplateError(base._undefined_message)
         return self._apply(lambda *a: getattr(base, method)(*a, **kwargs), args)
+
+
+def _expression(text: str, what: str) -> nodes.Node:
+    """The parsed expression ``text`` (a bare condition or expression); a :class:`TemplateError` when invalid."""
+    try:
+        return _parse("{{ " + text + " }}")
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{text!r} is not a valid {what}: {exc}") from exc
 
 
 def node_key(node: nodes.Node) -> str:
