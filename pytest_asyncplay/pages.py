@@ -76,15 +76,23 @@ def play_label(result: PlayResult) -> str:
 
 
 def audit_part(order: int, nodeid: str, title: str, verdict: str, baseline: Optional[PlayResult],
-               runs: Sequence[PlayResult], kind: str) -> Part:
+               runs: Sequence[PlayResult], kind: str, shared: bool = False) -> Part:
     """An audit item's section: the clean baseline beside the probe run that decided the verdict (the last one:
-    a probe stops at its first run that does not surface; with loops, each item has its own run)."""
+    a probe stops at its first run that does not surface; with loops, each item has its own run).
+
+    ``shared``: the runs are parallel probes, each the clean host and the probe's host of one play, drawn as
+    one pane (two lanes on one time scale)."""
     panes: list[tuple[str, Timeline]] = []
     if baseline is not None:
         panes.append((f"clean baseline ({play_label(baseline)})", baseline.timeline()))
     if runs:
         which = f", run {len(runs)} of {len(runs)}" if len(runs) > 1 else ""
-        panes.append((f"probe: {kind} fault{which} ({play_label(runs[-1])})", runs[-1].timeline()))
+        if shared:
+            lanes = sorted({h for r in runs[-1:] for h in r.stats} or {"?"})
+            panes.append((f"one play: the clean host beside the {kind} fault's host{which} "
+                          f"({', '.join(lanes)}; {play_label(runs[-1])})", runs[-1].timeline()))
+        else:
+            panes.append((f"probe: {kind} fault{which} ({play_label(runs[-1])})", runs[-1].timeline()))
     return Part(order, nodeid, Section(title=title, verdict=verdict, panes=panes))
 
 

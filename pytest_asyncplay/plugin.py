@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ from .audit.items import (
     audit_roots,
     guard_conftests,
 )
-from .audit.reap import FAULT_KINDS, ReapAuditor
+from .audit.reap import DEFAULT_PROBE_HOSTS, FAULT_KINDS, PROBE_MODES, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
 from .pages import PageParts, parts_of_test, write_page
@@ -184,6 +185,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="hosts the audit plays on (host1..hostN; default 1).")
     group.addoption("--asyncplay-inventory", default=None, metavar="PATH",
                     help="the repo's inventory for the audit: each of its hosts mapped onto a container.")
+    group.addoption("--asyncplay-probes", default="parallel", choices=PROBE_MODES,
+                    help="parallel (default): a playbook's probes share one play, each on its own host beside a "
+                         "clean one; isolated: one play per probe (also used, and said, when hosts can affect "
+                         "each other).")
+    group.addoption("--asyncplay-probe-hosts", default=DEFAULT_PROBE_HOSTS, type=_probe_hosts, metavar="N",
+                    help=f"hosts per parallel play, the clean one included (default {DEFAULT_PROBE_HOSTS}); "
+                         "more probes go into more plays.")
     group.addoption("--asyncplay-report", default=None, metavar="PATH",
                     help="write the audit's verdict table to PATH.json and PATH.md, and its plays (each item's "
                          "clean baseline beside its probe) as timelines to PATH.html.")
@@ -204,14 +212,23 @@ def _fault_kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def _host_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise pytest.UsageError(f"--asyncplay-hosts={text!r}: give a number of hosts >= 1.")
-    return count
+def _at_least(option: str, minimum: int, why: str) -> Callable[[str], int]:
+    """An option type: a whole number >= ``minimum``, else a usage error naming the option and ``why``."""
+    def parse(text: str) -> int:
+        try:
+            count = int(text)
+        except ValueError:
+            count = minimum - 1
+        if count < minimum:
+            raise pytest.UsageError(f"{option}={text!r}: give a number >= {minimum}{why}.")
+        return count
+
+    return parse
+
+
+_probe_hosts = _at_least("--asyncplay-probe-hosts", 2, " (the clean host and at least one probe host), or "
+                         "--asyncplay-probes=isolated for one play per probe")
+_host_count = _at_least("--asyncplay-hosts", 1, " (hosts per experiment)")
 
 
 def audit_mode(config: pytest.Config) -> bool:
@@ -258,7 +275,24 @@ def pytest_configure(config: pytest.Config) -> None:
                                            strict=bool(config.getoption("asyncplay_strict")),
                                            reap_modules=reap_modules)
     if config.getoption("asyncplay_reap_audit"):
-        config.stash[AUDITOR_KEY] = ReapAuditor(lambda: _audit_runner(config), Path(config.rootpath))
+        why = _isolated_why(config)
+        config.stash[AUDITOR_KEY] = ReapAuditor(
+            lambda: _audit_runner(config), Path(config.rootpath),
+            hosts_for=None if why else functools.partial(_parallel_runner, config),
+            probe_hosts=int(config.getoption("asyncplay_probe_hosts")), isolated_why=why)
+
+
+def _isolated_why(config: pytest.Config) -> str:
+    """Why every probe of this session gets a play of its own (empty: parallel probes)."""
+    if config.getoption("asyncplay_probes") == "isolated":
+        return "--asyncplay-probes=isolated"
+    if config.getoption("asyncplay_inventory"):
+        return ("--asyncplay-inventory maps the repo's own hosts, which may play different parts, onto the "
+                "containers, so one play holds one experiment")
+    hosts = int(config.getoption("asyncplay_hosts"))
+    if hosts > 1:
+        return f"--asyncplay-hosts={hosts} makes each experiment a play on {hosts} hosts"
+    return ""
 
 
 #: The timeline page's file when only ``--asyncplay-timeline`` is given (relative to the invocation folder).
@@ -343,6 +377,36 @@ def _audit_runner(config: pytest.Config) -> PlaybookRunner:
     targets = pool.hosts(spec.names, key=("audit", spec))
     return PlaybookRunner(targets, inventory=spec.inventory, rootdir=Path(config.rootpath),
                           workdir=tempfile.mkdtemp(prefix="audit-", dir=pool.workdir))
+
+
+PARALLEL_HOSTS_KEY = pytest.StashKey[list[Target]]()
+
+
+def _parallel_runner(config: pytest.Config, count: int) -> PlaybookRunner:
+    """A runner on ``count`` audit hosts (host1 is the clean one), reset; hosts are started as more are needed
+    and reused across playbooks."""
+    pool = session_pool(config)
+    hosts = config.stash.setdefault(PARALLEL_HOSTS_KEY, [])
+    if len(hosts) < count:
+        reuse = hosts[:]
+        hosts.extend(pool.start([f"host{i}" for i in range(len(hosts) + 1, count + 1)]))
+        pool.reset(reuse)
+    else:
+        pool.reset(hosts[:count])
+    return PlaybookRunner(hosts[:count], rootdir=Path(config.rootpath),
+                          workdir=tempfile.mkdtemp(prefix="audit-", dir=pool.workdir))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """In a parallel reap audit under ``-n`` (xdist's default ``load``): keep each playbook's items on one
+    worker (``loadfile``), since they share one play."""
+    if (config.getoption("asyncplay_reap_audit") and not _isolated_why(config)
+            and config.getoption("dist") == "load"):
+        from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
+
+        return LoadFileScheduling(config, log)
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -85,6 +85,29 @@ class PlayResult:
     def unknown_jobs(self) -> list[AsyncJob]:
         """Jobs whose outcome is ``unknown``: the job file could not be read and the controller never saw the end."""
         return [j for j in self.jobs if j.outcome == UNKNOWN]
+
+    def for_hosts(self, hosts: Collection[str], faults: Optional[Sequence[FaultRecord]] = None) -> PlayResult:
+        """The play as ``hosts`` alone lived it: their events, recap, failures and jobs, and ``faults`` (default:
+        the fault records on those hosts).
+
+        Its ``rc`` is what ``ansible-playbook`` would have said of them: 4 when one became unreachable, 2 when
+        one failed, 0 otherwise; a play that never reached its recap keeps its own rc. The reap audit's
+        parallel probes judge each probe on its own host this way.
+        """
+        wanted = set(hosts)
+        stats = {h: s for h, s in self.stats.items() if h in wanted}
+        view = PlayResult(
+            playbook=self.playbook, rc=self.rc, stats=stats,
+            events=[e for e in self.events if (e.get("event_data") or {}).get("host") in (None, *wanted)],
+            stdout=self.stdout, duration=self.duration,
+            faults=list(faults) if faults is not None else [r for r in self.faults if r.host in wanted],
+            jobs=[j for j in self.jobs if j.host in wanted], timed_out=self.timed_out,
+            ansible_version=self.ansible_version, failures=[f for f in self.failures if f.host in wanted],
+            started_at=self.started_at, run_dir=self.run_dir,
+        )
+        if self.stats and not self.timed_out:
+            view.rc = 4 if view.unreachable_hosts else 2 if view.failed_hosts else 0
+        return view
 
     def job(self, task: str, host: Optional[str] = None, item: Optional[int] = None) -> AsyncJob:
         """The one job of ``task`` (on ``host``, loop ``item``); ``LookupError`` listing the jobs otherwise."""

@@ -11,22 +11,10 @@ from asyncplay_corpus_expectations import load_corpus  # registered by tests/con
 from browser import EXTERNAL, page_dom
 
 from pytest_asyncplay.audit.lint import SEVERITY
-from pytest_asyncplay.versions import end_in_rescue_fails_play
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-LOUD_KINDS = {"reap-budget-short", "async-timeout-tight"}  # flagged, yet a job killed at launch fails the play
-# Where the dynamic truth depends on the ansible-core version (the lint, being static, says the same everywhere):
-BY_VERSION = {
-    ("rescue_end_play.yml", "upload artifacts"): lambda: "surfaced" if end_in_rescue_fails_play() else "swallowed",
-}
-# A reap without until looks once: whether it sees a job killed at launch depends on who is first (the
-# runner writing its failure, or the reap) -- the very reason the lint flags it. Either verdict is right.
-EITHER = {("budget_short.yml", "check links")}
-# Launches in the files a templated include can name but a plain run does not pick (extra_tasks is unset, so
-# tasks/noop.yml runs): the lint judges them for the run that picks their file; a plain play never starts
-# their job, so the fault cannot apply and the audit cannot prove anything.
-NOT_PLAYED = {("templated_include.yml", name) for name in ("fetch mirrors", "verify mirrors", "verify mirrors #2")}
+# The corpus killed on real hosts, in both probe modes: tests/test_probe_modes.py.
 
 
 @pytest.fixture
@@ -83,24 +71,24 @@ def test_demo_verdicts_on_the_example_playbooks(in_repo: pytest.Pytester) -> Non
 
 
 def check_demo_page(page: Path, profile: Path, data: dict, faulted: set[str]) -> None:
-    """report.html draws every item: its clean baseline beside its probe, on host1, every job of the ledger as a
-    bar, the fault on the faulted job, the polls of a reaped one; and it fetches nothing."""
+    """report.html draws every item from its one play: the clean host's lane (host1) beside the probe's own
+    host's lane on one time scale, every job of the ledger as a bar, the fault on the faulted job alone, the polls
+    of a reaped one; and it fetches nothing."""
     text = page.read_text(encoding="utf-8")
     assert not EXTERNAL.search(text), f"the page refers outside itself: {EXTERNAL.search(text)}"
     dom = page_dom(page, profile)
-    assert len(dom.sections) == len(data["rows"]) == 7 and all(len(s) == 2 for s in dom.sections)
+    assert len(dom.sections) == len(data["rows"]) == 7 and all(len(s) == 1 for s in dom.sections)
     assert len(faulted) == 9  # a job per item, and the batch's three loop items one by one
-    for baseline, probe in dom.sections:
-        for svg in (baseline, probe):
-            assert {a["data-host"] for a in dom.having("lane", svg)} == {"host1"}
-            assert len(dom.having("job", svg)) == dom.ledger_rows[svg] >= 1, f"timeline {svg}: a job is not drawn"
-            assert len(dom.having("end", svg)) == 1
-        assert not dom.having("fault", baseline)
+    for (probe,) in dom.sections:
+        lanes = {a["data-host"] for a in dom.having("lane", probe)}
+        assert len(lanes) == 2 and "host1" in lanes, lanes
+        assert len(dom.having("job", probe)) == dom.ledger_rows[probe] >= 2, f"timeline {probe}: a job is not drawn"
+        assert len(dom.having("end", probe)) == 2
         (fault,) = dom.having("fault", probe)
-        assert fault["data-jid"] in faulted
+        assert fault["data-jid"] in faulted and fault["data-host"] != "host1"  # the clean host has no fault
         assert [a for a in dom.having("job", probe) if a["data-jid"] == fault["data-jid"]]
-    shown = {a["data-jid"] for _, probe in dom.sections for a in dom.having("fault", probe)}
-    polled = {a["data-jid"] for _, probe in dom.sections for a in dom.having("poll", probe)}
+    shown = {a["data-jid"] for (probe,) in dom.sections for a in dom.having("fault", probe)}
+    polled = {a["data-jid"] for (probe,) in dom.sections for a in dom.having("poll", probe)}
     assert len(shown) == 7 and len(polled & shown) == 6  # the unreaped job alone has no poll
 
 
@@ -123,40 +111,6 @@ def test_lint_items_match_the_corpus_expectations(in_repo: pytest.Pytester) -> N
         if case.errors and not case.verdicts:
             expected[f"{rel}::[broken]"] = "FAILED"
     assert outcomes == expected
-
-
-@pytest.mark.docker  # plays on real hosts in a subprocess
-def test_reap_audit_matches_the_corpus_expectations(in_repo: pytest.Pytester) -> None:
-    """Every corpus task killed at launch on real hosts, spread over two xdist workers."""
-    result, data = run_audit(in_repo, "-n", "2", "--asyncplay-reap-audit", str(CORPUS))
-    rows = rows_by_task(data)
-    checked = 0
-    for case in load_corpus():
-        for task, kinds in case.verdicts.items():
-            row = rows[(Path(case.name).name, task)]
-            if (Path(case.name).name, task) in NOT_PLAYED:
-                want = "not-proven"
-            elif kinds == ("reap-fails-healthy-job",):
-                want = "error"  # the reap fails a healthy job too: the clean run fails, so no fault can be told apart
-            elif (Path(case.name).name, task) in BY_VERSION:
-                want = BY_VERSION[(Path(case.name).name, task)]()
-            elif case.errors or any("not installed here" in note for note in case.notes):
-                want = "error"  # broken, or a role Ansible cannot find: the clean run fails, no verdict
-            elif kinds == ("not-analysed",):
-                want = "not-proven"  # a task file no playbook reaches: nothing to play it in
-            elif kinds == ("ok",) or set(kinds) <= LOUD_KINDS:
-                want = "surfaced"
-            else:
-                want = "swallowed"
-            if (Path(case.name).name, task) in EITHER:
-                assert row["dynamic"]["killed"] in ("surfaced", "swallowed"), (case.name, task, row["messages"])
-            else:
-                assert row["dynamic"]["killed"] == want, (case.name, task, kinds, row["messages"])
-            checked += 1
-    assert checked >= 50
-    output = result.stdout.str()
-    assert "FAILED tests/corpus/broken_yaml.yml::[broken]" in output and "invalid YAML" in output
-    assert "CallInfo" not in output  # no-verdict errors show their reason, not pytest's internals
 
 
 @pytest.mark.docker  # plays on real hosts in a subprocess
@@ -187,6 +141,13 @@ def test_bad_audit_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--asyncplay-faults='killed,melted': unknown kind(s)*melted*"])
     result = pytester.runpytest("--asyncplay-lint", "no/such/dir")
     result.stderr.fnmatch_lines(["*audit/lint path(s) *no/such/dir do not exist*"])
+    result = pytester.runpytest("--asyncplay-reap-audit", str(CORPUS), "--asyncplay-probe-hosts", "1")
+    result.stderr.fnmatch_lines(["*--asyncplay-probe-hosts='1': give a number >= 2 (the clean host and at least one "
+                                 "probe host), or --asyncplay-probes=isolated for one play per probe."])
+    result = pytester.runpytest("--asyncplay-reap-audit", str(CORPUS), "--asyncplay-probes", "sometimes")
+    result.stderr.fnmatch_lines(["*--asyncplay-probes: invalid choice: 'sometimes'*"])
+    result = pytester.runpytest("--asyncplay-reap-audit", str(CORPUS), "--asyncplay-hosts", "zero")
+    result.stderr.fnmatch_lines(["*--asyncplay-hosts='zero': give a number >= 1 (hosts per experiment).*"])
 
 
 @pytest.mark.docker  # plays on real hosts in a subprocess
@@ -195,7 +156,24 @@ def test_audit_on_several_hosts_and_on_the_repo_inventory(in_repo: pytest.Pytest
     result, data = run_audit(in_repo, "--asyncplay-reap-audit", playbook, "--asyncplay-hosts", "2")
     result.assert_outcomes(passed=1)
     assert "was killed on host1, host2 and the play failed" in data["rows"][0]["messages"][0]
+    assert data["rows"][0]["probes"] == "isolated"  # each experiment is a play on 2 hosts: one probe per play
+    assert data["rows"][0]["probes_why"] == "--asyncplay-hosts=2 makes each experiment a play on 2 hosts"
+    assert "isolated probes: example_playbooks/fire_and_forget_reaped.yml: --asyncplay-hosts=2" in result.stdout.str()
     inventory = str(ROOT / "tests" / "playbooks" / "inventory_repo" / "hosts.ini")
     result, data = run_audit(in_repo, "--asyncplay-reap-audit", playbook, "--asyncplay-inventory", inventory)
     result.assert_outcomes(passed=1)
     assert "was killed on db1, web1, web2 and the play failed" in data["rows"][0]["messages"][0]
+    assert data["rows"][0]["probes"] == "isolated" and "--asyncplay-inventory" in data["rows"][0]["probes_why"]
+
+
+@pytest.mark.docker  # plays on real hosts in a subprocess
+def test_a_role_no_playbook_plays_is_audited_as_hosts_all_with_the_role(in_repo: pytest.Pytester) -> None:
+    """A Galaxy role at the root of its repo: played as ``hosts: all`` + ``roles: [it]``, its defaults in force."""
+    result, data = run_audit(in_repo, "--asyncplay-reap-audit", str(ROOT / "tests" / "audit_role"))
+    rows = rows_by_task(data)
+    assert rows[("main.yml", "refresh index")]["dynamic"] == {"killed": "surfaced"}
+    assert rows[("main.yml", "warm thumbnails")]["dynamic"] == {"killed": "swallowed"}
+    assert all(r["probes"] == "parallel" for r in rows.values())
+    assert "refresh index" in rows[("main.yml", "refresh index")]["messages"][0]
+    result.assert_outcomes(passed=1, failed=1)
+    assert not list((ROOT / "tests" / "audit_role").glob("*.yml"))  # the play was written elsewhere, not into the repo

@@ -298,10 +298,14 @@ class ReapAuditItem(_AuditItem):
         auditor = self.config.stash.get(AUDITOR_KEY, None)
         base = auditor.cached_baseline(self.task.playbook) if auditor is not None else None
         said = message.split(":", 1)[0].replace(" ", "-")
-        parts.add(audit_part(self.order or 0, self.nodeid, f"{self.where()} {self.task.node_name} [{kind}]",
-                             message if said == verdict else f"{verdict}: {message}",
-                             base.result if base is not None else None,
-                             self.probe.runs if self.probe is not None else [], kind))
+        shared = self.probe is not None and self.probe.mode == "parallel"  # its run holds the clean host's lane
+        text = message if said == verdict else f"{verdict}: {message}"
+        if self.probe is not None:
+            text += ("\n(parallel probes: this host and the clean one in one play)" if shared else
+                     f"\n(isolated probes: {self.probe.mode_why})" if self.probe.mode_why else "")
+        parts.add(audit_part(self.order or 0, self.nodeid, f"{self.where()} {self.task.node_name} [{kind}]", text,
+                             base.result if base is not None and not shared else None,
+                             self.probe.runs if self.probe is not None else [], kind, shared=shared))
 
     def setup(self) -> None:
         playbook = self.parent.playbook if isinstance(self.parent, PlaybookFile) else None
@@ -309,15 +313,16 @@ class ReapAuditItem(_AuditItem):
         if error is not None:
             self.record(self.kind, "error", str(error), self.verdict)
             raise NoVerdict(f"no verdict: the playbook cannot be read:\n{error}")
-        if playbook is not None and playbook.kind != "playbook":
-            what = "a role" if playbook.kind == "role" else "a task file"
-            message = (f"not audited: {self.playbook_name()} is {what} no playbook reaches, so there is no play "
-                       "to run it in; the [lint] item judges it statically. Add a playbook that plays it "
-                       "(e.g. the role's tests/test.yml or molecule converge.yml) to audit it on real hosts.")
+        if playbook is not None and playbook.kind not in ("playbook", "role"):
+            message = (f"not audited: {self.playbook_name()} is a task file no playbook reaches, so there is no "
+                       "play to run it in; the [lint] item judges it statically. Add a playbook that includes it "
+                       "to audit it on real hosts.")
             self.record(self.kind, "not-proven", message, self.verdict)
             raise NoVerdict(message)
         auditor: ReapAuditor = self.config.stash[AUDITOR_KEY]
         try:
+            if playbook is not None:  # the first item of a parallel playbook plays every probe the session runs
+                auditor.prepare(playbook, self.siblings())
             base = auditor.baseline(self.task.playbook)
         except AsyncplayError as exc:
             self.record(self.kind, "error", str(exc), self.verdict)
@@ -328,11 +333,16 @@ class ReapAuditItem(_AuditItem):
             self.record(self.kind, "error", message.splitlines()[0], self.verdict)
             raise NoVerdict(message)
 
+    def siblings(self) -> list[tuple[AsyncTask, str]]:
+        """The (task, kind) of every audit item of this playbook that the session runs (this one included)."""
+        return [(i.task, i.kind) for i in self.session.items
+                if isinstance(i, ReapAuditItem) and i.parent is self.parent] or [(self.task, self.kind)]
+
     def runtest(self) -> None:
         auditor: ReapAuditor = self.config.stash[AUDITOR_KEY]
         base = auditor.baseline(self.task.playbook)
         playbook = self.parent.playbook if isinstance(self.parent, PlaybookFile) else None
-        probe = self.probe = auditor.probe(self.task, self.kind, playbook)
+        probe = self.probe = auditor.verdict(self.task, self.kind, playbook, self.siblings())
         runtime = base.runtime_of(self.task)
         if playbook is not None and runtime is not None:  # the lint again, now with the measured runtime
             measured = analyze([playbook], runtimes={(self.task.playbook, self.task.name): runtime},
@@ -346,7 +356,7 @@ class ReapAuditItem(_AuditItem):
         lint = None if self.verdict is None else ("ok" if self.verdict.ok else
                                                   ",".join(f.kind for f in self.verdict.findings))
         self.record(self.kind, probe.verdict, probe.message, self.verdict, runtime=runtime, headroom=headroom,
-                    lint_verdict=lint)
+                    lint_verdict=lint, probes=probe.mode, probes_why=probe.mode_why)
         if not probe.passed:
             raise AuditFailure(probe.message)
 

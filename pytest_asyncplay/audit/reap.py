@@ -1,23 +1,40 @@
-"""The dynamic reap audit, without pytest: a clean baseline per playbook, then one faulted run per
-fire-and-forget task (per loop item), passing only if the fault fails the play.
+"""The dynamic reap audit, without pytest: each fire-and-forget task's job (each loop item's) gets a fault,
+and the probe passes only if the fault fails the play.
+
+Two ways to play the probes:
+
+- **parallel** (the default): one play per playbook on one clean host (the baseline) and one host per probe.
+  Ansible plays every host side by side and a failed host drops out alone, so each host is its own
+  experiment, judged on what happened on that host alone. A loop task's items are known from a clean run:
+  its probes go into a second play. Past ``probe_hosts`` hosts, the probes go into more plays.
+- **isolated**: a clean baseline run per playbook, then one run per probe. Used when the hosts of a play are
+  not independent (``coupling.first_coupling``), and when asked for.
 """
 
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import yaml
+
 from ..faults import Fault, FaultRecord, kill_job, slow_job, vanish_job
 from ..ledger import UNKNOWN_HINT
 from ..result import PlayResult, TaskFailure
-from ..runner import PlaybookRunner
+from ..runner import PlaybookRunner, find_ansible_cfg
 from ..versions import watchdog_step
+from .coupling import first_coupling
 from .discover import AsyncTask, Playbook
 
 FAULT_KINDS = ("killed", "vanished", "slow")
+#: How the audit plays its probes (``--asyncplay-probes``): all of a playbook's probes in one play, or one play each.
+PROBE_MODES = ("parallel", "isolated")
+#: Hosts per parallel play, the clean one included (``--asyncplay-probe-hosts``).
+DEFAULT_PROBE_HOSTS = 16
 #: Seconds past ``async:`` a ``[slow]`` freeze lasts, on top of the watchdog's step.
 SLOW_MARGIN = 2.0
 
@@ -62,6 +79,10 @@ class Probe:
     verdict: str
     message: str
     runs: list[PlayResult] = field(default_factory=list)
+    #: ``parallel`` (judged on its own host of a shared play) or ``isolated`` (a play of its own).
+    mode: str = "isolated"
+    #: Why the probe ran isolated (empty in parallel mode).
+    mode_why: str = ""
 
     @property
     def passed(self) -> bool:
@@ -69,16 +90,18 @@ class Probe:
         return self.verdict == "surfaced"
 
 
-def fault_for(kind: str, task: AsyncTask, item: Optional[int], occurrence: int = 0) -> Fault:
-    """The fault an audit item of ``kind`` injects into ``task``'s job (loop ``item``, ``occurrence``-th run)."""
+def fault_for(kind: str, task: AsyncTask, item: Optional[int], occurrence: int = 0,
+              host: Optional[str] = None) -> Fault:
+    """The fault an audit item of ``kind`` injects into ``task``'s job (loop ``item``, ``occurrence``-th run),
+    on ``host`` (default: every host)."""
     where = f"{task.file}:{task.line}"
     if kind == "killed":
-        return kill_job(where, item=item, occurrence=occurrence)
+        return kill_job(where, host=host, item=item, occurrence=occurrence)
     if kind == "vanished":
-        return vanish_job(where, item=item, occurrence=occurrence)
+        return vanish_job(where, host=host, item=item, occurrence=occurrence)
     if kind == "slow":
         seconds = float(task.async_timeout) if isinstance(task.async_timeout, int) else 60.0
-        return slow_job(where, seconds + watchdog_step(int(seconds)) + SLOW_MARGIN, item=item,
+        return slow_job(where, seconds + watchdog_step(int(seconds)) + SLOW_MARGIN, host=host, item=item,
                         occurrence=occurrence)
     raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(FAULT_KINDS)}")
 
@@ -152,10 +175,7 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
     if result.ok:
         return "swallowed", f"the play still finished rc={result.rc}"
     caused = [f for f in result.failures if caused_by_fault(f, result.faults)]
-    bad_hosts = result.failed_hosts  # not unreachable_hosts: a job fault never makes a host unreachable
-    decisive = [f for f in caused if fails_the_play(f, rescuable) or f.host in bad_hosts]
-    if not decisive and caused and len(caused) == len(result.failures):
-        decisive = caused
+    decisive = decisive_failures(result, rescuable)
     if decisive:
         return "surfaced", f"the play failed (rc={result.rc}) at {decisive[0]}"
     others = _listing(result.failures) or "no failed task was reported"
@@ -165,23 +185,98 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
                           f"{others}")
 
 
+def decisive_failures(result: PlayResult, rescuable: Collection[str] = frozenset()) -> list[TaskFailure]:
+    """The failures ``judge`` takes as the fault's surfacing: after the fault on a host it hit, and failing the
+    play (no rescue may catch it, its host ended failed, or no other failure could have failed it)."""
+    caused = [f for f in result.failures if caused_by_fault(f, result.faults)]
+    bad_hosts = result.failed_hosts  # not unreachable_hosts: a job fault never makes a host unreachable
+    decisive = [f for f in caused if fails_the_play(f, rescuable) or f.host in bad_hosts]
+    if not decisive and caused and len(caused) == len(result.failures):
+        decisive = caused
+    return decisive
+
+
+def at_the_reap(result: PlayResult, rescuable: Collection[str] = frozenset()) -> bool:
+    """Whether a decisive failure is a reap of a job the fault hit (``async_status`` answering for its jid)."""
+    hit = {r.jid for r in result.faults if r.applied and r.jid}
+    return any(f.jid in hit for f in decisive_failures(result, rescuable))
+
+
 def _listing(failures: Sequence[TaskFailure], limit: int = 3) -> str:
     text = "; ".join(str(f) for f in failures[:limit])
     return text + (f" (and {len(failures) - limit} more)" if len(failures) > limit else "")
 
 
-class ReapAuditor:
-    """Runs baselines (once per playbook) and probes, on hosts handed out by ``runner_for``."""
+@dataclass(frozen=True)
+class _Unit:
+    """One probe of a parallel play: a fault of ``kind`` in one run (``occurrence``) of a task, one loop item."""
 
-    def __init__(self, runner_for: Callable[[], PlaybookRunner], rootdir: Path) -> None:
+    task: AsyncTask
+    kind: str
+    item: Optional[int]
+    occurrence: int
+    rescuable: frozenset[str]
+
+
+@dataclass
+class _Outcome:
+    """What one parallel unit's host lived: its verdict and why, and the play as its host and the clean one saw it."""
+
+    verdict: str
+    why: str
+    view: PlayResult
+    hosts: str
+
+
+class ReapAuditor:
+    """Runs baselines and probes: in one play per playbook on hosts from ``hosts_for(n)`` (parallel), or one
+    play per probe on hosts from ``runner_for()`` (isolated: when ``hosts_for`` is None, ``isolated_why`` says why;
+    and for a playbook whose hosts are not independent)."""
+
+    def __init__(self, runner_for: Callable[[], PlaybookRunner], rootdir: Path,
+                 hosts_for: Optional[Callable[[int], PlaybookRunner]] = None,
+                 probe_hosts: int = DEFAULT_PROBE_HOSTS, isolated_why: str = "") -> None:
+        if probe_hosts < 2:
+            raise ValueError(f"probe_hosts={probe_hosts}: a parallel play needs the clean host and one probe host")
         self._runner_for = runner_for
+        self._hosts_for = hosts_for
         self.rootdir = rootdir
+        self.probe_hosts = probe_hosts
+        self.isolated_why = isolated_why if hosts_for is None else ""
         self._baselines: dict[Path, Baseline] = {}
+        self._parallel: dict[tuple[AsyncTask, str], Probe] = {}
+        self._coupled: dict[Path, str] = {}
+        self._plays: dict[Path, tuple[Path, dict[str, str]]] = {}
+        self._clean_failed: dict[Path, PlayResult] = {}
+        self._folder: Optional[tempfile.TemporaryDirectory[str]] = None
+
+    def register(self, playbook: Playbook) -> None:
+        """Know how to play ``playbook``: as it is, or, for a role no playbook reaches, as ``hosts: all`` +
+        ``roles: [the role]`` would (a playbook written to a temporary folder, never into the repo, played with
+        the ``ansible.cfg`` Ansible would use in the role's folder), as the lint analyses it."""
+        if playbook.path in self._plays:
+            return
+        if playbook.kind != "role" or playbook.role_dir is None:
+            self._plays[playbook.path] = (playbook.path, {})
+            return
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="asyncplay-roles-")
+        role = playbook.role_dir.resolve()
+        path = Path(self._folder.name) / f"{len(self._plays)}-{role.name}.yml"
+        path.write_text(yaml.safe_dump([{"name": f"the role {role.name}, which no playbook plays", "hosts": "all",
+                                         "roles": [str(role)]}], sort_keys=False))
+        cfg = find_ansible_cfg(role, self.rootdir)
+        self._plays[playbook.path] = (path, {"ANSIBLE_CONFIG": str(cfg)} if cfg else {})
+
+    def play_of(self, playbook: Path) -> tuple[Path, dict[str, str]]:
+        """The playbook file to run for ``playbook`` (as discovered), and the environment to run it in."""
+        return self._plays.get(playbook, (playbook, {}))
 
     def baseline(self, playbook: Path) -> Baseline:
-        """The clean run of ``playbook`` (run once, then cached)."""
+        """The clean run of ``playbook`` (run once, then cached; a parallel play's clean host is one too)."""
         if playbook not in self._baselines:
-            self._baselines[playbook] = Baseline(playbook, self._runner_for().run(playbook))
+            path, env = self.play_of(playbook)
+            self._baselines[playbook] = Baseline(playbook, self._runner_for().run(path, env=env))
         return self._baselines[playbook]
 
     def cached_baseline(self, playbook: Path) -> Optional[Baseline]:
@@ -198,8 +293,58 @@ class ReapAuditor:
                     runtimes[key] = max(job.runtime, runtimes.get(key, 0.0))
         return runtimes
 
+    # -- which mode ------------------------------------------------------------------------------------
+    def isolated_because(self, playbook: Optional[Playbook]) -> str:
+        """Why ``playbook``'s probes each get a play of their own (empty: they share one, in parallel)."""
+        if self.isolated_why or self._hosts_for is None:
+            return self.isolated_why or "isolated probes were asked for"
+        if playbook is None:
+            return "the playbook was not discovered, so the audit cannot tell whether its hosts are independent"
+        if playbook.path not in self._coupled:
+            coupling = first_coupling(playbook)
+            self._coupled[playbook.path] = (
+                "" if coupling is None else
+                f"a host's outcome can depend on another host's: {coupling.describe(self.rootdir)}")
+        return self._coupled[playbook.path]
+
+    def prepare(self, playbook: Playbook, wanted: Sequence[tuple[AsyncTask, str]]) -> None:
+        """Play every probe in ``wanted`` (task, kind) that ``playbook`` has not played yet, in parallel, and keep
+        the clean host's run as the playbook's baseline. Does nothing for a playbook probed isolated."""
+        self.register(playbook)
+        if self.isolated_because(playbook):
+            return
+        todo = list(dict.fromkeys(w for w in wanted if w not in self._parallel))
+        if todo:
+            self._play_parallel(playbook, todo)
+        failed = self._clean_failed.get(playbook.path)
+        if failed is not None:  # maybe the shared play's load (a tight async:): the isolated plays decide
+            self._coupled[playbook.path] = (f"the clean host failed in the parallel play (rc={failed.rc}: "
+                                            f"{_listing(failed.failures, 1) or 'no failed task reported'}), so "
+                                            "the playbook was played again with one probe per play")
+            self._baselines.pop(playbook.path, None)
+            for key in [k for k in self._parallel if k[0].playbook == playbook.path]:
+                del self._parallel[key]
+
+    def verdict(self, task: AsyncTask, kind: str, playbook: Optional[Playbook] = None,
+                wanted: Sequence[tuple[AsyncTask, str]] = ()) -> Probe:
+        """The probe of ``kind`` on ``task``: read off its host of the playbook's parallel play (playing it, with
+        every probe of ``wanted``, when it has not been played yet), or ``probe`` in a play of its own."""
+        if playbook is not None:
+            self.register(playbook)
+        why = self.isolated_because(playbook)
+        if why:
+            found = self.probe(task, kind, playbook)
+            found.mode_why = why
+            return found
+        assert playbook is not None
+        if (task, kind) not in self._parallel:
+            self.prepare(playbook, [*wanted, (task, kind)])
+        return self._parallel[(task, kind)]
+
+    # -- isolated --------------------------------------------------------------------------------------
     def probe(self, task: AsyncTask, kind: str, playbook: Optional[Playbook] = None) -> Probe:
-        """Inject ``kind`` into the task's job (each loop item in turn); surfaced iff every run fails.
+        """Inject ``kind`` into the task's job in a play of its own (each loop item in turn); surfaced iff every
+        run fails.
 
         With the task's ``playbook`` (as discovered) the probe knows which run of a repeated
         ``file:line`` the task is, and which failures a ``rescue`` may still catch.
@@ -209,34 +354,96 @@ class ReapAuditor:
         occurrence, rescuable = _context(task, playbook)
         items = base.jobs_of(task, occurrence)
         if not items:
-            return Probe(task, kind, "not-proven",
-                         f'not proven: "{task.node_name}" ({where}) launched no job in the clean run '
-                         "(skipped by a when:, a tag or an earlier failure?), so no fault could be injected")
-        runs, hosts, first = [], "", ""
+            return Probe(task, kind, "not-proven", _no_job(task, where))
+        outcomes: list[tuple[Optional[int], _Outcome]] = []
+        runs = []
         for index in items:
             item = None if index < 0 else index
             fault = fault_for(kind, task, item, occurrence)
+            path, env = self.play_of(task.playbook)
             result = self._runner_for().run(
-                task.playbook, faults=[fault],
+                path, faults=[fault], env=env,
                 stop_on_failure=functools.partial(_stops, fault=fault, rescuable=rescuable),
             )
             runs.append(result)
-            label = f" (loop item {item})" if item is not None else ""
             verdict, why = judge(result, rescuable)
             hosts = ", ".join(sorted({r.host or "?" for r in result.faults if r.applied}))
-            first = first or why
-            if verdict == "not-proven":
-                return Probe(task, kind, verdict, f'not proven: "{task.node_name}"{label} ({where}): {why}', runs)
-            if verdict == "swallowed":
-                applied = {r.jid for r in result.faults if r.applied}
-                jobs = [j for j in result.jobs if j.jid in applied]
-                job_file = jobs[0].job_file if jobs else "<unknown>"
-                return Probe(task, kind, "swallowed",
-                             f'swallowed: the job of "{task.node_name}"{label} ({where}) {VERBS[kind]} on {hosts} '
-                             f"and {why}; the job file said {job_file}", runs)
-        loops = f"; the play failed in each of {len(runs)} loop runs" if len(runs) > 1 else ""
-        message = f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} and {first}{loops}'
-        return Probe(task, kind, "surfaced", message, runs)
+            outcomes.append((item, _Outcome(verdict, why, result, hosts)))
+            if verdict != "surfaced":
+                break
+        return _probe_of(task, kind, where, outcomes, runs, "isolated")
+
+    # -- parallel --------------------------------------------------------------------------------------
+    def _play_parallel(self, playbook: Playbook, wanted: Sequence[tuple[AsyncTask, str]]) -> None:
+        """One play for every probe whose loop items can be told before the play (no loop, a literal list), then
+        one for the items the clean host showed that were not probed; each probe's verdict from its own host."""
+        context = {(task, kind): _context(task, playbook) for task, kind in wanted}
+
+        def unit(task: AsyncTask, kind: str, item: Optional[int]) -> _Unit:
+            occurrence, rescuable = context[(task, kind)]
+            return _Unit(task, kind, item, occurrence, rescuable)
+
+        guessed = [unit(task, kind, item) for task, kind in wanted for item in _items_before_play(task)]
+        done: dict[_Unit, _Outcome] = self._play_units(playbook.path, guessed)
+        base = self._baselines[playbook.path]
+        shown = {(task, kind): [None if i < 0 else i for i in base.jobs_of(task, context[(task, kind)][0])]
+                 for task, kind in wanted}
+        if base.ok:  # a failed clean run: every item ends without a verdict (NoVerdict), as in isolated mode
+            missing = [unit(task, kind, item) for (task, kind), items in shown.items() for item in items
+                       if unit(task, kind, item) not in done]
+            if missing:
+                done.update(self._play_units(playbook.path, missing))
+        for (task, kind), items in shown.items():
+            where = self._where(task)
+            if not items:
+                self._parallel[(task, kind)] = Probe(task, kind, "not-proven", _no_job(task, where), mode="parallel")
+                continue
+            outcomes = [(item, done[unit(task, kind, item)]) for item in items if unit(task, kind, item) in done]
+            # a shared play's load can fail a task by itself (a tight async:, a timeout): a verdict that rests on
+            # anything but the job's own reap failing, or the host ending ok, is played again on its own
+            doubt = next((o for _, o in outcomes if o.verdict in ("indirect", "not-proven")), None)
+            if doubt is not None and base.ok:
+                confirmed = self.probe(task, kind, playbook)
+                confirmed.mode_why = "confirmed in a play of its own: in the parallel play " + (
+                    f"what failed {doubt.hosts} was not a reap of its job ({doubt.why})" if doubt.verdict == "indirect"
+                    else f"it was not proven ({doubt.why})")
+                self._parallel[(task, kind)] = confirmed
+                continue
+            first_bad = next((i for i, (_, o) in enumerate(outcomes) if o.verdict != "surfaced"), len(outcomes))
+            outcomes = outcomes[:first_bad + 1]  # as an isolated probe stops at its first run that does not surface
+            self._parallel[(task, kind)] = _probe_of(task, kind, where, outcomes, [o.view for _, o in outcomes],
+                                                     "parallel")
+
+    def _play_units(self, playbook: Path, units: Sequence[_Unit]) -> dict[_Unit, _Outcome]:
+        """Play ``units`` (at most ``probe_hosts - 1`` per play) beside a clean host; the clean host of the first
+        play becomes the playbook's baseline. Without units, one play on the clean host alone."""
+        outcomes: dict[_Unit, _Outcome] = {}
+        size = self.probe_hosts - 1
+        chunks = [list(units[i:i + size]) for i in range(0, len(units), size)] or [[]]
+        assert self._hosts_for is not None
+        for chunk in chunks:
+            runner = self._hosts_for(len(chunk) + 1)
+            clean, probe_hosts = runner.targets[0].name, [t.name for t in runner.targets[1:len(chunk) + 1]]
+            faults = [fault_for(u.kind, u.task, u.item, u.occurrence, host=h) for u, h in zip(chunk, probe_hosts)]
+            path, env = self.play_of(playbook)
+            result = runner.run(path, faults=faults, env={**env, "ANSIBLE_FORKS": str(len(chunk) + 1)})
+            base = Baseline(playbook, result.for_hosts([clean], faults=[]))
+            self._baselines.setdefault(playbook, base)
+            if not base.ok:
+                self._clean_failed.setdefault(playbook, base.result)
+            for unit, fault, host in zip(chunk, faults, probe_hosts):
+                view = result.for_hosts([clean, host], faults=fault.records)
+                if base.ok:
+                    own = result.for_hosts([host], faults=fault.records)
+                    verdict, why = judge(own, unit.rescuable)
+                    if verdict == "surfaced" and not at_the_reap(own, unit.rescuable):
+                        verdict = "indirect"  # confirmed in a play of its own (``_play_parallel``)
+                else:
+                    verdict, why = "not-proven", (f"the clean host {clean} failed in the same play "
+                                                  f"(rc={base.result.rc}), so the fault could not be told apart")
+                applied = ", ".join(sorted({r.host or "?" for r in fault.records if r.applied}))
+                outcomes[unit] = _Outcome(verdict, why, view, applied)
+        return outcomes
 
     def _where(self, task: AsyncTask) -> str:
         """``file:line`` of the task, relative to the rootdir."""
@@ -244,6 +451,48 @@ class ReapAuditor:
             return f"{task.file.relative_to(self.rootdir)}:{task.line}"
         except ValueError:
             return f"{task.file}:{task.line}"
+
+
+def _items_before_play(task: AsyncTask) -> list[Optional[int]]:
+    """The loop items a task's probes can be planned for before the play: none for a task without a loop, each
+    index of a literal ``loop:``/``with_items:`` list of plain values; nothing (wait for the clean host) else."""
+    if not task.loop:
+        return [None]
+    for key in ("loop", "with_items"):
+        value = task.keywords.get(key)
+        if isinstance(value, list) and value and not any(
+                isinstance(v, (list, dict)) or (isinstance(v, str) and ("{{" in v or "{%" in v)) for v in value):
+            return list(range(len(value)))
+    return []
+
+
+def _no_job(task: AsyncTask, where: str) -> str:
+    return (f'not proven: "{task.node_name}" ({where}) launched no job in the clean run '
+            "(skipped by a when:, a tag or an earlier failure?), so no fault could be injected")
+
+
+def _probe_of(task: AsyncTask, kind: str, where: str, outcomes: Sequence[tuple[Optional[int], _Outcome]],
+              runs: list[PlayResult], mode: str) -> Probe:
+    """The probe's verdict from its runs' outcomes, in item order: the first that does not surface decides."""
+    for item, outcome in outcomes:
+        label = f" (loop item {item})" if item is not None else ""
+        if outcome.verdict == "not-proven":
+            return Probe(task, kind, "not-proven", f'not proven: "{task.node_name}"{label} ({where}): {outcome.why}',
+                         runs, mode)
+        if outcome.verdict == "swallowed":
+            result = outcome.view
+            applied = {r.jid for r in result.faults if r.applied}
+            jobs = [j for j in result.jobs if j.jid in applied]
+            job_file = jobs[0].job_file if jobs else "<unknown>"
+            return Probe(task, kind, "swallowed",
+                         f'swallowed: the job of "{task.node_name}"{label} ({where}) {VERBS[kind]} on '
+                         f"{outcome.hosts} and {outcome.why}; the job file said {job_file}", runs, mode)
+    hosts = ", ".join(dict.fromkeys(o.hosts for _, o in outcomes))
+    loops = f"; the play failed in each of {len(outcomes)} loop runs" if len(outcomes) > 1 else ""
+    first = outcomes[0][1].why if outcomes else ""
+    return Probe(task, kind, "surfaced",
+                 f'surfaced: the job of "{task.node_name}" ({where}) {VERBS[kind]} on {hosts} and {first}{loops}',
+                 runs, mode)
 
 
 def _context(task: AsyncTask, playbook: Optional[Playbook]) -> tuple[int, frozenset[str]]:

@@ -102,7 +102,7 @@ def test_what_does_not_couple_hosts(tmp_path: Path, task: str, play: str) -> Non
 
 def test_a_file_that_cannot_be_read_counts_as_a_coupling(tmp_path: Path) -> None:
     (tmp_path / "broken.yml").write_text("- hosts: all\n  tasks: [\n")
-    found = [p for p in discover([tmp_path], []) if p.path.name == "broken.yml"][0]
+    found = next(p for p in discover([tmp_path], []) if p.path.name == "broken.yml")
     coupling = first_coupling(found)
     assert coupling is not None and "cannot tell" in coupling.why
 

@@ -366,3 +366,45 @@ def test_a_not_proven_row_fails_the_audit_report():
     assert not row.passed and not row.disagreement
     assert "1 not-proven" in tally([row])
     assert REASON in to_markdown([row])
+
+
+def test_for_hosts_is_the_play_as_those_hosts_lived_it():
+    events = [STATS_EVENT, reap_failed("host2", "j2.1")]
+    faults = [FaultRecord("kill_job", True, 0.5, "host2", "j2.1", "killed"),
+              FaultRecord("kill_job", True, 0.5, "host1", "j1.1", "killed")]
+    result = make(rc=2, jobs=[job("host1", "j1.1", "ok"), job("host2", "j2.1", "failed")], events=events,
+                  faults=faults)
+    clean = result.for_hosts(["host1"], faults=[])
+    assert clean.rc == 0 and clean.ok and clean.stats.keys() == {"host1"} and clean.failures == []
+    assert [j.jid for j in clean.jobs] == ["j1.1"] and clean.faults == []
+    assert all((e.get("event_data") or {}).get("host") in (None, "host1") for e in clean.events)
+    probe = result.for_hosts(["host2"])
+    assert probe.rc == 2 and probe.failed_hosts == {"host2"} and [f.host for f in probe.failures] == ["host2"]
+    assert [r.host for r in probe.faults] == ["host2"]  # the default: the fault records on those hosts
+    assert judge(clean) == ("not-proven", "the fault never applied: no fault record")  # the clean host had none
+    both = result.for_hosts(["host1", "host2"])
+    assert both.rc == 2 and both.stats.keys() == {"host1", "host2"}
+
+
+def test_for_hosts_keeps_the_rc_of_a_play_that_never_reached_its_recap():
+    result = PlayResult(playbook=Path("/r/site.yml"), rc=4, stats={}, events=[], stdout="", duration=1.0,
+                        faults=[], jobs=[])
+    assert result.for_hosts(["host1"]).rc == 4
+
+
+def test_probes_column_and_isolated_reasons_in_the_table_and_markdown():
+    records = [
+        {"playbook": "a.yml", "task": "t", "where": "a.yml:3", "kind": "killed", "verdict": "surfaced",
+         "message": "surfaced: ...", "probes": "parallel", "probes_why": ""},
+        {"playbook": "b.yml", "task": "u", "where": "b.yml:3", "kind": "killed", "verdict": "surfaced",
+         "message": "surfaced: ...", "probes": "isolated", "probes_why": "b.yml:9: run_once runs the task"},
+    ]
+    rows = merge(records)
+    assert [(r.probes, r.probes_why) for r in rows] == [("parallel", None),
+                                                        ("isolated", "b.yml:9: run_once runs the task")]
+    from pytest_asyncplay.audit.report import format_table
+
+    table = format_table(rows)
+    assert table.splitlines()[0].split()[-1] == "probes"
+    assert table.splitlines()[-1] == "isolated probes: b.yml: b.yml:9: run_once runs the task"
+    assert "### Isolated probes\n\n- b.yml: b.yml:9: run_once runs the task" in to_markdown(rows)

@@ -1,0 +1,115 @@
+"""The reap audit over the corpus, the examples, the ansible-core port and the coupled cases, killed on real
+hosts, in each probe mode: isolated (one play per probe) and parallel (a playbook's probes in one play, each
+on its own host beside a clean one).
+
+Every corpus verdict is the one its case expects, in each mode, and the two modes give the same verdict on
+every task. A case that comes out differently means the independence check missed a coupling between hosts:
+fix the check, not the case.
+
+``ASYNCPLAY_PROBE_MODES`` (default ``isolated,parallel``) says which modes run: CI runs both once, on the
+default ansible-core, and the new default mode alone on the other versions of its matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from asyncplay_corpus_expectations import load_corpus  # registered by tests/conftest.py
+
+from pytest_asyncplay.versions import end_in_rescue_fails_play
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+AUDITED = [CORPUS, ROOT / "example_playbooks", ROOT / "tests" / "ansible_core_async", ROOT / "tests" / "audit_coupled"]
+LOUD_KINDS = {"reap-budget-short", "async-timeout-tight"}  # flagged, yet a job killed at launch fails the play
+# Where the dynamic truth depends on the ansible-core version (the lint, being static, says the same everywhere):
+BY_VERSION = {
+    ("rescue_end_play.yml", "upload artifacts"): lambda: "surfaced" if end_in_rescue_fails_play() else "swallowed",
+}
+# A reap without until looks once: whether it sees a job killed at launch depends on who is first (the runner
+# writing its failure, or the reap) -- the very reason the lint flags it. Either verdict is right, in either mode:
+# that race is the finding itself, not a coupling.
+EITHER = {("budget_short.yml", "check links")}
+# Launches in the files a templated include can name but a plain run does not pick (extra_tasks is unset, so
+# tasks/noop.yml runs): the lint judges them for the run that picks their file; a plain play never starts
+# their job, so the fault cannot apply and the audit cannot prove anything.
+NOT_PLAYED = {("templated_include.yml", name) for name in ("fetch mirrors", "verify mirrors", "verify mirrors #2")}
+MODES = [m.strip() for m in os.environ.get("ASYNCPLAY_PROBE_MODES", "isolated,parallel").split(",") if m.strip()]
+
+
+def audit(pytester: pytest.Pytester, mode: str) -> tuple[pytest.RunResult, dict[tuple[str, str], dict]]:
+    report = pytester.path / f"report-{mode}"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
+                                           "-n", "2", "--asyncplay-reap-audit", *map(str, AUDITED),
+                                           f"--asyncplay-probes={mode}", f"--asyncplay-report={report}",
+                                           timeout=2400)
+    data = json.loads(report.with_name(report.name + ".json").read_text())
+    return result, {(Path(r["playbook"]).name, r["task"]): r for r in data["rows"]}
+
+
+def expected(case, task: str, kinds: tuple[str, ...]) -> str:  # type: ignore[no-untyped-def]
+    """The ``[killed]`` verdict a corpus task must get from its case's lint kinds."""
+    key = (Path(case.name).name, task)
+    if key in NOT_PLAYED:
+        return "not-proven"
+    if kinds == ("reap-fails-healthy-job",):
+        return "error"  # the reap fails a healthy job too: the clean run fails, so no fault can be told apart
+    if key in BY_VERSION:
+        return BY_VERSION[key]()
+    if case.errors or any("not installed here" in note for note in case.notes):
+        return "error"  # broken, or a role Ansible cannot find: the clean run fails, no verdict
+    if kinds == ("not-analysed",):
+        return "not-proven"  # a task file no playbook reaches: nothing to play it in
+    if kinds == ("ok",) or set(kinds) <= LOUD_KINDS:
+        return "surfaced"
+    return "swallowed"
+
+
+def check_corpus(result: pytest.RunResult, rows: dict[tuple[str, str], dict]) -> None:
+    checked = 0
+    for case in load_corpus():
+        for task, kinds in case.verdicts.items():
+            row = rows[(Path(case.name).name, task)]
+            if (Path(case.name).name, task) in EITHER:
+                assert row["dynamic"]["killed"] in ("surfaced", "swallowed"), (case.name, task, row["messages"])
+            else:
+                want = expected(case, task, kinds)
+                assert row["dynamic"]["killed"] == want, (case.name, task, kinds, row["messages"])
+            checked += 1
+    assert checked >= 50
+    output = result.stdout.str()
+    assert "FAILED tests/corpus/broken_yaml.yml::[broken]" in output and "invalid YAML" in output
+    assert "CallInfo" not in output  # no-verdict errors show their reason, not pytest's internals
+
+
+@pytest.mark.docker  # plays on real hosts in subprocesses
+def test_the_corpus_verdicts_in_each_probe_mode_and_the_modes_agree(pytester: pytest.Pytester,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert MODES and set(MODES) <= {"isolated", "parallel"}, f"ASYNCPLAY_PROBE_MODES={MODES}"
+    runs = {mode: audit(pytester, mode) for mode in MODES}
+    for mode, (result, rows) in runs.items():
+        check_corpus(result, rows)
+        assert {r["probes"] for r in rows.values() if r["probes"]} <= {"isolated", "parallel"}, mode
+    if "isolated" in runs:
+        isolated = runs["isolated"][1]
+        assert all(r["probes_why"] == "--asyncplay-probes=isolated" for r in isolated.values() if r["probes"])
+    if "parallel" in runs:
+        parallel = runs["parallel"][1]
+        modes = {key: (r["probes"], r["probes_why"]) for key, r in parallel.items() if r["probes"]}
+        assert modes[("independent.yml", "sync files")] == ("parallel", None)
+        mode, why = modes[("run_once_notice.yml", "sync files")]
+        assert mode == "isolated" and "run_once_notice.yml:" in why and "run_once runs the task on one host" in why
+        mode, why = modes[("rescue_end_play.yml", "upload artifacts")]
+        assert mode == "isolated" and "meta: end_play ends the play for every host" in why
+        # confirmed or not, most probes here shared their playbook's play
+        assert sum(m == "parallel" for m, _ in modes.values()) >= len(modes) // 2, modes
+    if len(runs) == 2:
+        isolated, parallel = runs["isolated"][1], runs["parallel"][1]
+        assert isolated.keys() == parallel.keys() and len(parallel) >= 60
+        differ = {key: (isolated[key]["dynamic"], parallel[key]["dynamic"], parallel[key]["messages"])
+                  for key in parallel if key not in EITHER and isolated[key]["dynamic"] != parallel[key]["dynamic"]}
+        assert not differ, differ
