@@ -309,7 +309,9 @@ def audit_sarif(rows: Iterable[AuditRow], base: Optional[Path] = None) -> dict[s
                 next(iter(row.messages), "")
             lead = f'{verdict} ({kind} fault): "{row.task}" in {row.playbook}'
             results.append(_result(rule, "error", f"{lead}: {why}" if why else lead, file, line, base, row.task,
-                                   properties={"fault": kind, "verdict": verdict, "playbook": row.playbook}))
+                                   properties={"fault": kind, "verdict": verdict, "playbook": row.playbook,
+                                               **({"probes": row.probes} if row.probes else {}),
+                                               **({"probesWhy": row.probes_why} if row.probes_why else {})}))
         if row.lint and row.lint not in ("ok", "error"):
             for kind in row.lint.split(","):
                 if kind not in RULES or kind in AUDIT_RULE_IDS:

@@ -42,6 +42,10 @@ class AuditRow:
     severity: Optional[str] = None
     order: Optional[int] = None
     """The task's position in the session's collection (the same in every shard of a split run)."""
+    probes: Optional[str] = None
+    """How the audit played its probes: ``parallel`` (each on its own host of one play) or ``isolated``."""
+    probes_why: Optional[str] = None
+    """Why the probes ran isolated (a coupling between hosts, or the options asked for it)."""
 
     @property
     def lint_passed(self) -> Optional[bool]:
@@ -102,6 +106,9 @@ def merge(records: Iterable[Mapping[str, Any]]) -> list[AuditRow]:
                 setattr(row, name, float(record[name]))
         if record.get("async_timeout") is not None:
             row.async_timeout = str(record["async_timeout"])
+        if record.get("probes"):
+            row.probes = str(record["probes"])
+            row.probes_why = str(record.get("probes_why") or "") or None
         if record.get("message"):
             row.messages.append(str(record["message"]))
     return sorted(rows.values(), key=_position)
@@ -122,15 +129,24 @@ def _ratio(value: Optional[float]) -> str:
 def columns(rows: Sequence[AuditRow]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the verdict table (dynamic columns only for kinds that ran)."""
     kinds = [k for k in DYNAMIC_KINDS if any(k in r.dynamic for r in rows)]
-    header = ["playbook", "task", "file:line", "lint", *kinds, "runtime", "async", "reap budget", "headroom", ""]
+    probes = ["probes"] if any(r.probes for r in rows) else []
+    header = ["playbook", "task", "file:line", "lint", *kinds, "runtime", "async", "reap budget", "headroom",
+              *probes, ""]
     cells = []
     for row in rows:
         cells.append([
             row.playbook, row.task, row.where, row.lint or "-", *[row.dynamic.get(k, "-") for k in kinds],
             _seconds(row.runtime), f"{row.async_timeout}s" if row.async_timeout else "-",
-            _seconds(row.reap_budget), _ratio(row.headroom), "DISAGREE" if row.disagreement else "",
+            _seconds(row.reap_budget), _ratio(row.headroom), *[row.probes or "-" for _ in probes],
+            "DISAGREE" if row.disagreement else "",
         ])
     return header, cells
+
+
+def isolated_reasons(rows: Sequence[AuditRow]) -> list[str]:
+    """``playbook: why`` for each playbook whose probes ran isolated, once each."""
+    return list(dict.fromkeys(f"{r.playbook}: {r.probes_why}" for r in rows
+                              if r.probes == "isolated" and r.probes_why))
 
 
 def format_table(rows: Sequence[AuditRow]) -> str:
@@ -144,6 +160,7 @@ def format_table(rows: Sequence[AuditRow]) -> str:
            line("-" * w for w in widths).rstrip()]
     out += [line(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
     out.append(tally(rows))
+    out += [f"isolated probes: {reason}" for reason in isolated_reasons(rows)]
     return "\n".join(out)
 
 
@@ -184,6 +201,9 @@ def to_markdown(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
            "|" + "---|" * len(header)]
     out += ["| " + " | ".join(esc(c) for c in cell) + " |" for cell in cells]
     out += ["", tally(rows)]
+    reasons = isolated_reasons(rows)
+    if reasons:
+        out += ["", "### Isolated probes", ""] + [f"- {esc(r)}" for r in reasons]
     details = [m for r in rows for m in r.messages if not m.startswith(("surfaced", "ok"))]
     if details:
         out += ["", "### Findings", ""] + [f"- {esc(m)}" for m in details]
