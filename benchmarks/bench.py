@@ -6,7 +6,7 @@ right after the other in the same run (the machine is noisy, pairs see the same 
     .venv/bin/python benchmarks/bench.py --quick --json /tmp/bench.json        # every goal, under 10 minutes
     .venv/bin/python benchmarks/bench.py --runs 12 --load 2 --hosts 8 stress
 
-Kinds: hosts, play, faults, kill, scale, molecule, audit, lint (default: all; ``--quick``: all but faults, 3
+Kinds: hosts, play, faults, kill, scale, molecule, audit, probes, lint (default: all; ``--quick``: all but faults, 3
 runs each) and stress (only if named). ``stress`` plays each job fault ``--runs`` times on ``--hosts`` hosts
 at once (default 4), on a CPU saturated by ``--load`` busy processes, and counts how often a job ends as the
 fault promises. ``molecule`` installs molecule, molecule-plugins[docker] and ansible into
@@ -55,9 +55,13 @@ GOALS: dict[str, tuple[float, str]] = {
     "molecule_ratio": (0.15, "pytest + this plugin / `molecule test`, fire_and_forget_reaped.yml on one fresh host"),
     "hosts32_ratio": (2.0, "a play with one killed job on 32 hosts / the same on 1 host"),
     "audit_xdist_ratio": (0.55, "reap audit of example_playbooks/ with -n 2 / -n 0 (whole pytest process)"),
+    "audit_parallel_ratio": (0.35, "reap audit of example_playbooks/ at -n 2: parallel probes / isolated probes"),
+    "audit_parallel_ratio_40": (0.25, "reap audit of 40 generated tasks in 8 playbooks at -n 2: parallel / isolated"),
+    "audit_estimate_500_tasks_s": (300.0, "500 tasks in 100 playbooks on one machine at -n 2, parallel probes: "
+                                          "12.5 x the 40-task audit (the same tasks per playbook) (s)"),
     "lint_2000_files_s": (5.0, "static lint (pytest_asyncplay.lint) of a generated repo of 2,000 YAML files (s)"),
 }
-KINDS = ["hosts", "play", "faults", "kill", "scale", "molecule", "audit", "lint"]
+KINDS = ["hosts", "play", "faults", "kill", "scale", "molecule", "audit", "probes", "lint"]
 QUICK_KINDS = [k for k in KINDS if k != "faults"]
 MOLECULE_VENV = HERE / ".molecule-venv"
 MOLECULE_PACKAGES = ("molecule", "molecule-plugins[docker]", "ansible")
@@ -637,6 +641,61 @@ def audit_estimates(results: Mapping[str, Any], tasks: int = 500, playbooks: int
             **{f"machines_{m}_s": round(audit_estimate(tasks, playbooks, m, costs, host, ratio), 1) for m in machines}}
 
 
+def make_audit_set(root: Path, playbooks: int = 8, tasks: int = 5) -> int:
+    """``playbooks`` playbooks of ``tasks`` fire-and-forget tasks each under ``root``: launches started together,
+    then reaped one by one; every third task loops over two items, every fifth is left unreaped. Returns the
+    number of launches."""
+    root.mkdir(parents=True, exist_ok=True)
+    for book in range(playbooks):
+        lines = [f"- name: generated set {book}", "  hosts: all", "  gather_facts: false", "  tasks:"]
+        reaps = []
+        for task in range(tasks):
+            loop = task % 3 == 2
+            lines += [f"    - name: job {book}.{task}",
+                      f"      ansible.builtin.shell: sleep {1 + task % 2}; echo {'{{ item }}' if loop else 'done'}",
+                      "      async: 30", "      poll: 0", f"      register: job_{task}"]
+            if loop:
+                lines += ["      loop: [a, b]"]
+            if task % 5 == 4:
+                continue  # left unreaped: its probe is swallowed
+            reaps += [f"    - name: wait for job {book}.{task}", "      ansible.builtin.async_status:",
+                      '        jid: "{{ item.ansible_job_id }}"' if loop else
+                      f'        jid: "{{{{ job_{task}.ansible_job_id }}}}"',
+                      f"      register: done_{task}", f"      until: done_{task}.finished", "      retries: 30",
+                      "      delay: 1"]
+            if loop:
+                reaps += [f'      loop: "{{{{ job_{task}.results }}}}"']
+        (root / f"set_{book}.yml").write_text("\n".join(lines + reaps) + "\n")
+    return playbooks * tasks
+
+
+def bench_probes(runs: int) -> dict[str, Any]:
+    """The reap audit with parallel and with isolated probes, interleaved, at -n 2 (whole pytest processes): on
+    example_playbooks/ and on 40 generated tasks in 8 playbooks; each ratio is parallel / isolated within a pair."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-probes-"))
+    generated = folder / "generated"
+    launches = make_audit_set(generated)
+
+    def audit(path: Path, mode: str) -> None:
+        subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
+                        "--asyncplay-reap-audit", str(path), f"--asyncplay-probes={mode}"], cwd=ROOT,
+                       capture_output=True, env=subprocess_env())
+
+    out: dict[str, Any] = {}
+    for key, path in (("examples", ROOT / "example_playbooks"), ("generated_40", generated)):
+        parallel: list[float] = []
+        isolated: list[float] = []
+        for _ in range(runs):
+            isolated += timed(lambda path=path: audit(path, "isolated"), 1)  # type: ignore[misc]
+            parallel += timed(lambda path=path: audit(path, "parallel"), 1)  # type: ignore[misc]
+        out[f"{key}_isolated_s"] = summary(isolated)
+        out[f"{key}_parallel_s"] = summary(parallel)
+        out["audit_parallel_ratio" if key == "examples" else "audit_parallel_ratio_40"] = pair_ratio(parallel, isolated)
+    wall = figure(out["generated_40_parallel_s"])
+    out["audit_estimate_500_tasks_s"] = round(wall * 500 / launches, 1) if wall is not None else None
+    return out
+
+
 def bench_audit(runs: int) -> dict[str, Any]:
     """Wall time of the demo audit of example_playbooks/ with -n 0 and -n 2 (whole pytest processes), interleaved;
     the per-item costs from the JUnit report of the serial runs, and what they say about 500 tasks on 1, 4 and
@@ -787,6 +846,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             record("molecule", lambda: bench_molecule(image, runs, warm_up=not args.quick))
     if "audit" in which:
         record("audit", lambda: bench_audit(runs if args.quick else min(runs, max(3, runs // 2))))
+    if "probes" in which:
+        record("probes", lambda: bench_probes(1 if args.quick else min(runs, 3)))
     estimate = audit_estimates(results)
     if estimate:
         results["audit_estimate_500_tasks"] = estimate

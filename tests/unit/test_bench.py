@@ -28,6 +28,7 @@ ISSUE_10_GOALS = {
     "kill_to_fail_s": 0.5, "molecule_ratio": 0.15, "hosts32_ratio": 2.0, "audit_xdist_ratio": 0.55,
     "lint_2000_files_s": 5.0,
 }
+ISSUE_19_GOALS = {"audit_parallel_ratio": 0.35, "audit_parallel_ratio_40": 0.25, "audit_estimate_500_tasks_s": 300.0}
 
 
 def test_summary_is_median_min_max_and_runs() -> None:
@@ -62,8 +63,8 @@ def test_figure_reads_summaries_ratios_and_numbers() -> None:
     assert bench.figure(True) is None
 
 
-def test_the_goals_are_those_of_issue_10() -> None:
-    assert {key: goal for key, (goal, _) in bench.GOALS.items()} == ISSUE_10_GOALS
+def test_the_goals_are_those_of_issues_10_and_19() -> None:
+    assert {key: goal for key, (goal, _) in bench.GOALS.items()} == {**ISSUE_10_GOALS, **ISSUE_19_GOALS}
 
 
 def test_goal_table_is_flat_with_value_goal_and_met_for_every_key() -> None:
@@ -153,3 +154,14 @@ def test_audit_estimate_divides_items_and_baselines_across_machines() -> None:
     assert estimate is not None and estimate["machines_1_s"] == round(one, 1)
     assert set(estimate) == {"assumptions", "machines_1_s", "machines_4_s", "machines_16_s"}
     assert bench.audit_estimates({"audit": {"error": "x"}}) is None
+
+
+def test_the_generated_audit_set_is_40_launches_the_lint_reads_as_designed(tmp_path: Path) -> None:
+    from pytest_asyncplay.audit.discover import discover
+    from pytest_asyncplay.audit.lint import analyze
+
+    assert bench.make_audit_set(tmp_path) == 40
+    verdicts = analyze(discover([tmp_path], []))
+    assert len(verdicts) == 40 and sum(v.ok for v in verdicts) == 32  # every fifth task is left unreaped
+    assert {f.kind for v in verdicts for f in v.findings} == {"unreaped"}
+    assert sum(t.loop for v in verdicts for t in [v.task]) == 8  # one loop task per playbook
