@@ -35,12 +35,11 @@ class AsyncplayAdvice(UserWarning):
 
 
 def audit_roots(args: Iterable[str], invocation_dir: Path) -> list[Path]:
-    """The audited paths: the positional folders and YAML files (not Python files or node ids)."""
+    """The audited paths: the positional folders and YAML files, and the playbook of each node id (not Python
+    files)."""
     roots = []
     for arg in args:
-        if "::" in arg:
-            continue
-        path = (invocation_dir / arg).resolve()
+        path = (invocation_dir / arg.split("::", 1)[0]).resolve()  # a node id audits its playbook
         if path.is_dir() or path.suffix in (".yml", ".yaml"):
             roots.append(path)
     return roots or [invocation_dir.resolve()]

@@ -126,3 +126,4 @@ def test_loop_items_planned_before_the_play_only_for_literal_lists(tmp_path: Pat
     playbook = playbook_with(tmp_path, task)
     launch = [t for t in playbook.tasks if t.name not in ("compress",)]
     assert len(launch) == 1 and _items_before_play(launch[0]) == items
+
