@@ -157,6 +157,12 @@ def normal(text: str) -> str:
     return text
 
 
+def markdown(text: str) -> str:
+    """``normal`` Markdown, a measured cell and an empty one alike: whether the unreaped job had finished (and so
+    has a runtime and headroom) when its play ended is a race of each run, as ``report_json`` knows."""
+    return re.sub(r"\| (?:-|N) (?=\|)", "| ? ", normal(text))
+
+
 def report_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     for row in data["rows"]:
@@ -214,7 +220,7 @@ def test_two_shards_merge_into_the_unsharded_reports(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert report_json(tmp_path / "merged.json") == report_json(tmp_path / "full.json")
-    assert normal((tmp_path / "merged.md").read_text()) == normal((tmp_path / "full.md").read_text())
+    assert markdown((tmp_path / "merged.md").read_text()) == markdown((tmp_path / "full.md").read_text())
     assert json.loads((tmp_path / "merged.json").read_text())["summary"] == (
         "4 fire-and-forget task(s): 1 lint findings, 3 lint ok, 3 surfaced, 1 swallowed")
     merged = ET.parse(tmp_path / "merged.xml").getroot()
