@@ -329,16 +329,13 @@ class ReapAuditor:
                 wanted: Sequence[tuple[AsyncTask, str]] = ()) -> Probe:
         """The probe of ``kind`` on ``task``: read off its host of the playbook's parallel play (playing it, with
         every probe of ``wanted``, when it has not been played yet), or ``probe`` in a play of its own."""
-        if playbook is not None:
-            self.register(playbook)
+        if playbook is not None and (task, kind) not in self._parallel:
+            self.prepare(playbook, [*wanted, (task, kind)])  # isolated (or sent there by a failed clean host): no-op
         why = self.isolated_because(playbook)
         if why:
             found = self.probe(task, kind, playbook)
             found.mode_why = why
             return found
-        assert playbook is not None
-        if (task, kind) not in self._parallel:
-            self.prepare(playbook, [*wanted, (task, kind)])
         return self._parallel[(task, kind)]
 
     # -- isolated --------------------------------------------------------------------------------------
