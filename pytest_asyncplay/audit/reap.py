@@ -364,7 +364,7 @@ class ReapAuditor:
             )
             runs.append(result)
             verdict, why = judge(result, rescuable)
-            hosts = ", ".join(sorted({r.host or "?" for r in result.faults if r.applied}))
+            hosts = _applied_on(result.faults)
             outcomes.append((item, _Outcome(verdict, why, result, hosts)))
             if verdict != "surfaced":
                 break
@@ -438,7 +438,7 @@ class ReapAuditor:
                 else:
                     verdict, why = "not-proven", (f"the clean host {clean} failed in the same play "
                                                   f"(rc={base.result.rc}), so the fault could not be told apart")
-                applied = ", ".join(sorted({r.host or "?" for r in fault.records if r.applied}))
+                applied = _applied_on(fault.records)
                 outcomes[unit] = _Outcome(verdict, why, view, applied)
         return outcomes
 
@@ -461,6 +461,11 @@ def _items_before_play(task: AsyncTask) -> list[Optional[int]]:
                 isinstance(v, (list, dict)) or (isinstance(v, str) and ("{{" in v or "{%" in v)) for v in value):
             return list(range(len(value)))
     return []
+
+
+def _applied_on(records: Sequence[FaultRecord]) -> str:
+    """The hosts where a fault applied, for a verdict's message."""
+    return ", ".join(sorted({r.host or "?" for r in records if r.applied}))
 
 
 def _no_job(task: AsyncTask, where: str) -> str:
