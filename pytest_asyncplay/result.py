@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .faults import FaultRecord
-from .ledger import FAILED_OUTCOMES, UNKNOWN, AsyncJob, event_res
-from .versions import ASYNC_STATUS_ACTIONS
+from .ledger import FAILED_OUTCOMES, UNKNOWN, AsyncJob, event_res, event_time
+from .versions import ASYNC_STATUS_ACTIONS, flag
 
 if TYPE_CHECKING:
     import os
 
     from .timeline import Timeline
+
+
+#: The events that carry one ``async_status`` attempt's answer (a task's, or one loop item's).
+_ANSWERS = frozenset({"runner_on_ok", "runner_on_failed", "runner_item_on_ok", "runner_item_on_failed"})
 
 
 @dataclass
@@ -108,6 +112,34 @@ class PlayResult:
         if self.stats and not self.timed_out:
             view.rc = 4 if view.unreachable_hosts else 2 if view.failed_hosts else 0
         return view
+
+    def reap_looks(self, jid: str) -> list[tuple[float, bool]]:
+        """Each ``async_status`` attempt that answered for job ``jid``: when it began at the latest, in seconds on
+        the faults clock (as ``FaultRecord.at``), and whether it saw the job finished; empty when no reap looked
+        at it, or the play's start is unknown.
+
+        An attempt begins after the event before its answer from the same task on the same host (the task's
+        start, a retry, the previous loop item), so that event's time is a bound no clock skew can move: an
+        attempt after it read the job file after it too.
+        """
+        if self.started_at is None:
+            return []
+        looks: list[tuple[float, bool]] = []
+        last: dict[tuple[str, str], Optional[float]] = {}
+        for event in self.events:
+            data = event.get("event_data") or {}
+            host, uuid = data.get("host"), data.get("task_uuid")
+            if not host or not uuid:
+                continue
+            key = (uuid, host)
+            kind = event.get("event", "")
+            if (kind in _ANSWERS and data.get("task_action") in ASYNC_STATUS_ACTIONS
+                    and event_res(data).get("ansible_job_id") == jid):
+                began = last.get(key)
+                if began is not None:
+                    looks.append((began - self.started_at, flag(event_res(data), "finished")))
+            last[key] = event_time(event)
+        return looks
 
     def job(self, task: str, host: Optional[str] = None, item: Optional[int] = None) -> AsyncJob:
         """The one job of ``task`` (on ``host``, loop ``item``); ``LookupError`` listing the jobs otherwise."""

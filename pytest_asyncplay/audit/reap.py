@@ -158,6 +158,8 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
     other failure in the play could have failed it (a rescue that still fails the host, ansible/ansible#83447).
     A play that failed only for other reasons (before the fault, on another host) is ``not-proven``, and so is
     a run with a job whose outcome is ``unknown`` (its job file could not be read): what the run proves is not known.
+    ``swallowed`` needs a green play in which the reap (if any) looked at the job after the fault took effect:
+    a fault that landed after the last look (a loaded controller) tested a later moment (``late_faults``).
     """
     applied = [r for r in result.faults if r.applied]
     if not applied:
@@ -173,6 +175,12 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
     if result.timed_out:
         return "not-proven", f"the play hung and was stopped at its timeout (rc={result.rc})"
     if result.ok:
+        late = late_faults(result)
+        if late:
+            record, look = late[0]
+            return "not-proven", (f"{record.fault} took effect at +{effect_at(record):.2f}s on {record.host}, after "
+                                  f"the last look at job {record.jid} began (+{look:.2f}s): the reap never had "
+                                  "the chance to see it, so the run tested a later moment than the one asked for")
         return "swallowed", f"the play still finished rc={result.rc}"
     caused = [f for f in result.failures if caused_by_fault(f, result.faults)]
     decisive = decisive_failures(result, rescuable)
@@ -183,6 +191,31 @@ def judge(result: PlayResult, rescuable: Collection[str] = frozenset()) -> tuple
     caught = " (a rescue caught what came after the fault)" if caused else ""
     return "not-proven", (f"the play failed (rc={result.rc}), but not because of the fault on {hosts}{caught}: "
                           f"{others}")
+
+
+def effect_at(record: FaultRecord) -> float:
+    """When a fault's action was over, on the faults clock: its moment plus what the action took."""
+    return (record.at or 0.0) + (record.took or 0.0)
+
+
+def late_faults(result: PlayResult) -> list[tuple[FaultRecord, float]]:
+    """Applied faults on a job that a reap looked at, but only before the fault took effect, each with the
+    start of the last look: a green play then says nothing about whether the reap would have seen the fault.
+
+    A job no reap ever looked at is not late: nothing would have seen it at any moment. Nor is one a reap saw
+    finished: the fault applied to a live job, so the end the reap saw came after it. ``effect_at`` is when the
+    fault's action returned, a bound from above: a look that began earlier may still have come after the signal.
+    """
+    late = []
+    for record in result.faults:
+        if not (record.applied and record.jid and record.at is not None):
+            continue
+        looks = result.reap_looks(record.jid)
+        if looks and not any(finished for _, finished in looks):
+            last = max(began for began, _ in looks)
+            if last < effect_at(record):
+                late.append((record, last))
+    return late
 
 
 def decisive_failures(result: PlayResult, rescuable: Collection[str] = frozenset()) -> list[TaskFailure]:

@@ -276,6 +276,42 @@ def test_verdict_swallowed_when_the_play_passed():
     assert judge(played(0, [], failed_hosts=()))[0] == "swallowed"
 
 
+def reap_events(zero, *steps, jid="j5.1", host="host1"):
+    """A reap's events at seconds after ``zero``: ("start"|"retry"|"ok"|"done"|"failed", t); "done" saw the end."""
+    from datetime import datetime, timezone
+    kinds = {"start": "runner_on_start", "retry": "runner_retry", "ok": "runner_on_ok", "done": "runner_on_ok",
+             "failed": "runner_on_failed"}
+    events = []
+    for kind, t in steps:
+        data = {"host": host, "task_uuid": "u-reap", "task_action": "ansible.builtin.async_status",
+                "res": {"ansible_job_id": jid, "finished": int(kind == "done")}}
+        created = datetime.fromtimestamp(zero + t, tz=timezone.utc).isoformat()
+        events.append({"event": kinds[kind], "event_data": data, "created": created})
+    return events
+
+
+@pytest.mark.parametrize(("steps", "verdict"), [
+    ([("start", 6.0), ("ok", 7.0)], "swallowed"),                   # the look began after the kill (at 5.0+0.5)
+    ([("start", 4.0), ("ok", 7.0)], "not-proven"),                  # it began before: it may have read the file first
+    ([("start", 4.0), ("retry", 5.0), ("ok", 6.0)], "not-proven"),  # its last attempt began at 5.0, before 5.5
+    ([("start", 4.0), ("retry", 5.8), ("ok", 6.5)], "swallowed"),   # a retry after the kill looked again
+    ([], "swallowed"),                                              # never looked at: unreaped at any moment
+    ([("start", 4.0), ("done", 7.0)], "swallowed"),                 # it saw the end: after the fault, which applied
+])
+def test_a_green_play_is_swallowed_only_if_a_reap_looked_after_the_fault(steps, verdict):
+    """Under load a kill can land after the reap's one look: the play is green, but it tested another moment."""
+    zero = 1_700_000_000.0
+    kill = FaultRecord("kill_job", True, 5.0, "host1", "j5.1", "SIGKILL to [42]", took=0.5)
+    result = played(0, [], faults=[kill], failed_hosts=())
+    result.events, result.started_at = reap_events(zero, *steps), zero
+    found, why = judge(result)
+    assert found == verdict, why
+    if verdict == "not-proven":
+        assert "took effect at +5.50s on host1, after the last look at job j5.1 began" in why
+    looks = [began for began, _ in result.reap_looks("j5.1")]
+    assert looks == ([pytest.approx(steps[-2][1])] if steps else [])  # the last attempt's start
+
+
 def test_verdict_not_proven_when_the_play_failed_before_the_fault():
     """The false "surfaced" this guards against: an earlier failure ends the play, the kill proves nothing."""
     verdict, why = judge(played(2, [failure(3.0, task="keep-alive task")]), RESCUABLE)
