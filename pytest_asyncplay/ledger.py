@@ -21,14 +21,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pytest_asyncplay.ledger")
 
-#: ``unknown``: the job file could not be read and the controller never saw the job end; no verdict may rest on it.
+#: ``unknown``: the job file could not be read or understood and the controller never saw the job end; no verdict
+#: may rest on it.
 OUTCOMES = ("ok", "failed", "timeout", "running", "vanished", "missing", "unknown")
 FAILED_OUTCOMES = frozenset({"failed", "timeout", "vanished"})
 UNKNOWN = "unknown"
 #: How to avoid an ``unknown`` outcome, for the messages that refuse one.
 UNKNOWN_HINT = ("the job file could not be read after the play (the host was stopped, paused or removed before "
-                "`run` returned, its docker exec failed, or the job ran on a host that is not a container); keep the "
-                "host up until `run` returns, or reap the job with async_status so the controller sees its end.")
+                "`run` returned, its docker exec failed, or the job ran on a host that is not a container), or it "
+                "holds something Ansible never writes (something else wrote it); keep the host up until `run` "
+                "returns, leave the job file to Ansible, or reap the job with async_status so the controller sees its "
+                "end.")
 
 
 @dataclass
@@ -317,6 +320,43 @@ def _read_host(host: str, jobs: Sequence[AsyncJob], target: Optional[Target]
     return answer, ""
 
 
+#: Keys of which a job file holds at least one: the started record's, or a module result's (async_wrapper
+#: writes the module's JSON as is: ``finished`` is async_status's word, never in the file), or the watchdog's.
+JOB_RECORD_KEYS = frozenset({"started", "finished", "failed", "changed", "rc", "msg", "invocation",
+                             "ansible_job_id", "skipped", "unreachable"})
+
+
+def understand(text: Optional[str], size: Optional[int], jid: str) -> tuple[Optional[dict[str, Any]], str]:
+    """A job file's record, or why its text says nothing about the job (empty; not JSON; JSON that is not an
+    object; an object with none of a job record's keys; another job's record): ``(record, "")`` or
+    ``(None, reason)``. async_wrapper writes the file atomically (a temporary file, then a rename), so none of
+    these is a job caught mid-write: something else wrote the file.
+    """
+    text = text or ""
+    size = len(text.encode("utf-8", "replace")) if size is None else size
+    if not text.strip():
+        return None, f"is empty ({size} bytes)"
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None, f"holds {size} bytes that are not JSON: {_excerpt(text)}"
+    if not isinstance(parsed, dict):
+        return None, f"holds JSON that is not an object: {_excerpt(text)}"
+    if not JOB_RECORD_KEYS.intersection(parsed):
+        return None, (f"holds an object with none of a job record's keys (started, finished, failed, rc, msg, "
+                      f"...): {_excerpt(text)}")
+    other = parsed.get("ansible_job_id")
+    if other is not None and str(other) != jid:
+        return None, f"is the record of job {other}, not of {jid}"
+    return parsed, ""
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """The start of a text, quoted, for messages."""
+    text = text.strip()
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 def settle_unread(job: AsyncJob, reason: str) -> None:
     """Fill a job whose file could not be read: from the controller's last word on it (its final event or a
     reap that read its record), which is established; otherwise the outcome is ``unknown`` because of ``reason``."""
@@ -333,15 +373,14 @@ def settle(job: AsyncJob, found: Mapping[str, Any]) -> None:
     """Fill a job's ``outcome``, ``result`` and ``runtime`` from what the host says of its file
     (``exists``, ``text``, ``mtime``, ``alive``) and what the controller saw of it."""
     record: Optional[dict[str, Any]] = None
-    text = found.get("text")
-    if text:
-        try:
-            parsed = json.loads(text)
-            record = parsed if isinstance(parsed, dict) else None
-        except ValueError:
-            record = None
+    exists = bool(found.get("exists"))
+    if exists:
+        record, garbled = understand(found.get("text"), found.get("size"), job.jid)
+        if garbled:
+            settle_unread(job, f"the job file {job.results_file or job.jid} {garbled}")
+            return
     job.result = record
-    job.outcome = classify(record, bool(found.get("exists")), bool(found.get("alive")))
+    job.outcome = classify(record, exists, bool(found.get("alive")))
     # When the file no longer tells the end, the controller's last word on the job does:
     # - a keep-alive job's file is removed after success, and on a controller-side timeout it may
     #   still say "started" (the host's watchdog kills a little later);

@@ -3,6 +3,9 @@ during a real play, are refused with their reason instead of passing as "nothing
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 
 from pytest_asyncplay import assert_no_swallowed_failures, assert_play_ok
@@ -72,6 +75,70 @@ def test_a_job_file_that_cannot_be_read_is_unknown_and_refused(asyncplay, asyncp
     again = asyncplay.run(playbook)
     with pytest.raises(AssertionError, match=r"^1 job failure\(s\) were swallowed"):
         assert_no_swallowed_failures(again)
+
+
+OVERWRITE = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: short job
+      ansible.builtin.command: /bin/false
+      async: 30
+      poll: 0
+      register: job
+    - name: wait for the job to end
+      ansible.builtin.wait_for:
+        path: "{{{{ job.results_file }}}}"
+        search_regex: '"rc"'
+        timeout: 30
+    - name: overwrite its job file
+      ansible.builtin.shell: {write} > {{{{ job.results_file }}}}
+"""
+
+
+def writes(text):
+    """A shell command that prints ``text`` exactly (base64: no quoting, nothing YAML could read into it)."""
+    return f"echo '{base64.b64encode(text.encode()).decode()}' | base64 -d"
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("", r"is empty \(0 bytes\)"),
+    ("not json{", r"holds 9 bytes that are not JSON: 'not json\{'"),
+    ('["started"]', r"holds JSON that is not an object: '\[\"started\"\]'"),
+    ('{"note": "rotated"}', r"holds an object with none of a job record's keys"),
+    ('{"rc": 0, "ansible_job_id": "j1.1"}', r"is the record of job j1\.1, not of j\d+\.\d+"),
+], ids=["empty", "not-json", "not-an-object", "no-job-keys", "another-jid"])
+def test_a_job_file_that_says_nothing_is_unknown_and_refused(asyncplay, tmp_path, text, reason):
+    """The job ended (``/bin/false``), then something else wrote its file: no outcome may be read from it."""
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(OVERWRITE.format(write=writes(text)))
+    result = asyncplay.run(playbook)
+    assert_play_ok(result)
+    job = result.job("short job")
+    assert job.outcome == "unknown" and job.result is None, job.evidence()
+    assert job.unknown_reason is not None and re.search(reason, job.unknown_reason), job.unknown_reason
+    with pytest.raises(AssertionError, match=r"^1 job\(s\) have an unknown outcome(.|\n)*" + reason):
+        assert_no_swallowed_failures(result)
+
+
+def test_a_finished_job_whose_file_is_set_back_to_started_is_not_alive(asyncplay, asyncplay_hosts, tmp_path):
+    """The watchdog outlives its runner (it sleeps out its 5 s step; here it is held frozen): no process of a
+    running job, so a file that still says "started" is a vanished job, never a running one."""
+    playbook = tmp_path / "site.yml"
+    started = writes('{"started": 1, "finished": 0}')
+    # the watchdog frozen mid-step, so it is certainly there when the file is read (grep -z: argv is NUL-separated)
+    hold = ("kill -STOP $(grep -l -z -x -F {{ job.ansible_job_id.split('.')[0] }} /proc/[0-9]*/cmdline 2>/dev/null "
+            "| cut -d/ -f3) 2>/dev/null;")
+    playbook.write_text(OVERWRITE.format(write=f"{hold} {started}"))
+    result = asyncplay.run(playbook)
+    job = result.job("short job")
+    frozen = asyncplay_hosts[0].exec(  # the job's processes that are stopped (grep's own argv has the jid: gone)
+        f"for p in $(grep -l -z -x -F {job.jid.split('.')[0]} /proc/[0-9]*/cmdline | cut -d/ -f3); do "
+        "grep -qs '^State:.*stopped' /proc/$p/status && echo $p; done")[1]
+    assert frozen.split(), "the watchdog was not held: this run does not test what it is about"
+    assert job.outcome == "vanished", job.evidence()
+    with pytest.raises(AssertionError, match=r"^1 job failure\(s\) were swallowed"):
+        assert_no_swallowed_failures(result)
 
 
 @pytest.mark.asyncplay(fresh=True)  # the relay dies for good: never hand these hosts to another test

@@ -3,8 +3,8 @@
 Commands:
   reset                      kill every process but init, sshd's listener and docker-exec sessions;
                              remove job files and Ansible temp dirs
-  jobs JSON                  JSON is [[jid, results_file], ...]: each file's text, mtime, and whether
-                             a process of the job is still alive
+  jobs JSON                  JSON is [[jid, results_file], ...]: each file's text, size, mtime, and
+                             whether the job's runner is still alive
   signal JID ACTION          act on the processes of one job (matched by the jid prefix in argv):
                              kill    every process in the runner's group except the runner, so the
                                      runner records a failure
@@ -108,19 +108,29 @@ def find_job(table, prefix):
     return wrappers[runner][1], runner, sorted(found)
 
 
+def runner_alive(table, prefix):
+    """Whether the job's runner (the process that runs its module and writes its file) is alive.
+
+    Not any process with the jid in argv: the watchdog outlives a finished runner by up to its step (5 s),
+    and the launcher chain may still be exiting. The runner is the wrapper its watchdog made the leader of
+    a process group (a zombie has no argv, so a finished one is never counted).
+    """
+    if find_job(table, prefix)[1] is not None:
+        return True
+    return any(pid == pgid for pid, _ppid, pgid, _sid, argv in table if prefix in argv)
+
+
 def jobs(spec):
     answer = {}
-    alive_prefixes = set()
-    for _pid, _ppid, _pgid, _sid, argv in processes():
-        for arg in argv:
-            if arg.startswith(b"j") and arg[1:].isdigit():
-                alive_prefixes.add(arg.decode())
+    table = processes()
     for jid, path in json.loads(spec):
-        record = {"exists": False, "text": None, "mtime": None,
-                  "alive": jid.split(".")[0] in alive_prefixes}
+        record = {"exists": False, "text": None, "mtime": None, "size": None,
+                  "alive": runner_alive(table, jid.split(".")[0].encode())}
         try:
             with open(path, "rb") as handle:
-                record["text"] = handle.read(1 << 20).decode("utf-8", "replace")
+                data = handle.read(1 << 20)
+            record["text"] = data.decode("utf-8", "replace")
+            record["size"] = len(data)
             record["mtime"] = os.stat(path).st_mtime
             record["exists"] = True
         except OSError:

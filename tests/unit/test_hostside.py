@@ -139,3 +139,15 @@ def test_serve_answers_each_command_line_and_survives_a_bad_one():
     assert answers[0] == {"ok": {"watchdog": None, "runner": None, "froze": None, "signalled": []}}
     assert answers[1] == {"error": "SystemExit: unknown command 'no-such-command'"}
     assert answers[2]["ok"]["signalled"] == []
+
+
+# ---- whether a job is alive: its runner, not any process with the jid in argv ------------------------------
+@pytest.mark.parametrize(("table", "alive"), [
+    ([WATCHDOG, RUNNER, *JOB], True),
+    ([WATCHDOG], False),                          # the runner finished; the watchdog sleeps out its step (5 s)
+    ([WATCHDOG, (606, 605, 606, 604, [b""])], False),  # the runner a zombie the watchdog has not reaped yet
+    ([(606, 1, 606, 604, WRAPPER), *JOB], True),  # the watchdog killed: the orphaned runner runs on
+    ([LAUNCHER, FIRST_CHILD], False),             # a launch chain still exiting is no job
+])
+def test_a_job_is_alive_while_its_runner_is(table, alive):
+    assert hostside.runner_alive(BASE + table, JID) is alive

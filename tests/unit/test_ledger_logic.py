@@ -181,6 +181,35 @@ def test_could_not_find_job_is_no_record_of_the_job():
     assert job.outcome == "missing" and job.result is None
 
 
+# ---- a job file that says nothing about the job: "unknown" with its reason, unless the controller saw the end
+@pytest.mark.parametrize(("text", "reason"), [
+    ("", "is empty (0 bytes)"),
+    ("not json{", "holds 9 bytes that are not JSON: 'not json{'"),
+    ("[1, 2]", "holds JSON that is not an object: '[1, 2]'"),
+    ('{"hello": 1}', "holds an object with none of a job record's keys"),
+    ('{"started": 1, "finished": 0, "ansible_job_id": "j9.99"}', "is the record of job j9.99, not of j1.10"),
+])
+def test_a_job_file_that_cannot_be_understood_is_unknown(text, reason):
+    job = _reaped_job()  # launched, never reaped: only the file could tell
+    settle(job, {"exists": True, "text": text, "mtime": 1767225603.0, "alive": True})
+    assert job.outcome == "unknown" and job.result is None
+    assert job.unknown_reason is not None and reason in job.unknown_reason, job.unknown_reason
+
+
+def test_the_controllers_word_wins_over_a_garbled_file():
+    job = _reaped_job({"rc": 2, "failed": True, "msg": "non-zero return code", "started": 1, "finished": 1})
+    settle(job, {"exists": True, "text": "not json{", "mtime": 1767225603.0, "alive": False})
+    assert job.outcome == "failed" and job.unknown_reason is None
+
+
+def test_a_module_result_is_a_job_record_though_it_has_no_started_or_finished():
+    """async_wrapper writes the module's JSON as is: ``finished`` is async_status's word, never in the file."""
+    job = _reaped_job()
+    settle(job, {"exists": True, "text": '{"changed": true, "rc": 0, "stdout": "done"}', "mtime": None,
+                 "alive": False})
+    assert job.outcome == "ok"
+
+
 # ---- a job file nobody could read: the controller's word, or "unknown" with the reason ------------------------
 class FakeTarget:
     """A host whose job reader answers ``answer`` or raises it (read_outcomes only calls ``hostside``)."""
