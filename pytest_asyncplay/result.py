@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 #: The events that carry one ``async_status`` attempt's answer (a task's, or one loop item's).
 _ANSWERS = frozenset({"runner_on_ok", "runner_on_failed", "runner_item_on_ok", "runner_item_on_failed"})
+_TASK_ENDS = frozenset({"runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"})
 
 
 @dataclass
@@ -140,6 +141,36 @@ class PlayResult:
                     looks.append((began - self.started_at, flag(event_res(data), "finished")))
             last[key] = event_time(event)
         return looks
+
+    def waited_on(self, host: str, peers: Collection[str], pace: Collection[str] = (), before: Optional[float] = None,
+                  margin: float = 1.0) -> Optional[tuple[str, str, float]]:
+        """The first task (ended before ``before``, on the faults clock) at which ``host`` waited more than
+        ``margin`` seconds for a host of ``peers`` to end it, beyond what the hosts of ``pace`` (a clean host)
+        took anyway: ``(task, peer, seconds)``, or ``None``.
+
+        Under the linear strategy no host starts a task before every host has ended the one before, so a peer
+        that took longer (its own fault retried a reap) moves every later look on ``host`` later: a verdict that
+        rests on when a look happened is then not the one ``host`` would have lived alone.
+        """
+        if self.started_at is None:
+            return None
+        ends: dict[str, dict[str, float]] = {}
+        names: dict[str, str] = {}
+        for event in self.events:
+            data = event.get("event_data") or {}
+            when, uuid, who = event_time(event), data.get("task_uuid"), data.get("host")
+            if event.get("event") in _TASK_ENDS and uuid and who and when is not None:
+                ends.setdefault(uuid, {})[who] = when - self.started_at
+                names.setdefault(uuid, str(data.get("task") or uuid))
+        for uuid, by_host in ends.items():  # in the order the tasks first ended
+            own = by_host.get(host)
+            if own is None or (before is not None and own > before):
+                continue
+            anyway = max([own] + [t for peer, t in by_host.items() if peer in pace])
+            late = max(((t, peer) for peer, t in by_host.items() if peer in peers), default=None)
+            if late is not None and late[0] - anyway > margin:
+                return names[uuid], late[1], late[0] - anyway
+        return None
 
     def job(self, task: str, host: Optional[str] = None, item: Optional[int] = None) -> AsyncJob:
         """The one job of ``task`` (on ``host``, loop ``item``); ``LookupError`` listing the jobs otherwise."""

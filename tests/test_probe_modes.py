@@ -7,7 +7,7 @@ every task. A case that comes out differently means the independence check misse
 fix the check, not the case.
 
 ``ASYNCPLAY_PROBE_MODES`` (default ``isolated,parallel``) says which modes run: CI runs both once, on the
-default ansible-core, and the new default mode alone on the other versions of its matrix.
+default ansible-core (the matrix runs the audit tests of tests/test_audit.py on the other versions).
 """
 
 from __future__ import annotations
@@ -86,30 +86,43 @@ def check_corpus(result: pytest.RunResult, rows: dict[tuple[str, str], dict]) ->
 
 
 @pytest.mark.docker  # plays on real hosts in subprocesses
-def test_the_corpus_verdicts_in_each_probe_mode_and_the_modes_agree(pytester: pytest.Pytester,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_the_corpus_verdicts_in_each_probe_mode_and_the_modes_agree(mode: str, pytester: pytest.Pytester,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One item per mode, so xdist plays the modes side by side; the item that ends second compares them."""
     monkeypatch.chdir(ROOT)
     assert MODES and set(MODES) <= {"isolated", "parallel"}, f"ASYNCPLAY_PROBE_MODES={MODES}"
-    runs = {mode: audit(pytester, mode) for mode in MODES}
-    for mode, (result, rows) in runs.items():
-        check_corpus(result, rows)
-        assert {r["probes"] for r in rows.values() if r["probes"]} <= {"isolated", "parallel"}, mode
-    if "isolated" in runs:
-        isolated = runs["isolated"][1]
-        assert all(r["probes_why"] == "--asyncplay-probes=isolated" for r in isolated.values() if r["probes"])
-    if "parallel" in runs:
-        parallel = runs["parallel"][1]
-        modes = {key: (r["probes"], r["probes_why"]) for key, r in parallel.items() if r["probes"]}
+    result, rows = audit(pytester, mode)
+    check_corpus(result, rows)
+    assert {r["probes"] for r in rows.values() if r["probes"]} <= {"isolated", "parallel"}, mode
+    if mode == "isolated":
+        assert all(r["probes_why"] == "--asyncplay-probes=isolated" for r in rows.values() if r["probes"])
+    else:
+        modes = {key: (r["probes"], r["probes_why"]) for key, r in rows.items() if r["probes"]}
         assert modes[("independent.yml", "sync files")] == ("parallel", None)
-        mode, why = modes[("run_once_notice.yml", "sync files")]
-        assert mode == "isolated" and "run_once_notice.yml:" in why and "run_once runs the task on one host" in why
-        mode, why = modes[("rescue_end_play.yml", "upload artifacts")]
-        assert mode == "isolated" and "meta: end_play ends the play for every host" in why
+        how, why = modes[("run_once_notice.yml", "sync files")]
+        assert how == "isolated" and "run_once_notice.yml:" in why and "run_once runs the task on one host" in why
+        how, why = modes[("rescue_end_play.yml", "upload artifacts")]
+        assert how == "isolated" and "meta: end_play ends the play for every host" in why
         # confirmed or not, most probes here shared their playbook's play
         assert sum(m == "parallel" for m, _ in modes.values()) >= len(modes) // 2, modes
-    if len(runs) == 2:
-        isolated, parallel = runs["isolated"][1], runs["parallel"][1]
-        assert isolated.keys() == parallel.keys() and len(parallel) >= 60
-        differ = {key: (isolated[key]["dynamic"], parallel[key]["dynamic"], parallel[key]["messages"])
-                  for key in parallel if key not in EITHER and isolated[key]["dynamic"] != parallel[key]["dynamic"]}
-        assert not differ, differ
+    # both items write their rows, then look for the other's: whichever writes second sees both (xdist workers
+    # of one run share their base temp dirs' parent, pytest-N; without xdist the session's own base temp dir)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent / f"asyncplay-probe-modes-{run}") if run else (base / "asyncplay-probe-modes")
+    shared.mkdir(exist_ok=True)
+    mine = shared / f"{mode}.json"
+    partial = mine.with_suffix(".part")
+    partial.write_text(json.dumps([[list(key), row] for key, row in rows.items()]))
+    partial.replace(mine)
+    other = shared / ("parallel.json" if mode == "isolated" else "isolated.json")
+    if len(MODES) < 2 or not other.exists():
+        return  # one mode only, or the other item has not ended yet: it compares
+    theirs = {tuple(key): row for key, row in json.loads(other.read_text())}
+    isolated, parallel = (rows, theirs) if mode == "isolated" else (theirs, rows)
+    assert isolated.keys() == parallel.keys() and len(parallel) >= 60
+    differ = {key: (isolated[key]["dynamic"], parallel[key]["dynamic"], parallel[key]["messages"])
+              for key in parallel if key not in EITHER and isolated[key]["dynamic"] != parallel[key]["dynamic"]}
+    assert not differ, differ

@@ -431,11 +431,12 @@ class ReapAuditor:
             outcomes = [(item, done[unit(task, kind, item)]) for item in items if unit(task, kind, item) in done]
             # a shared play's load can fail a task by itself (a tight async:, a timeout): a verdict that rests on
             # anything but the job's own reap failing, or the host ending ok, is played again on its own
-            doubt = next((o for _, o in outcomes if o.verdict in ("indirect", "not-proven")), None)
+            doubt = next((o for _, o in outcomes if o.verdict in ("indirect", "paced", "not-proven")), None)
             if doubt is not None and base.ok:
                 confirmed = self.probe(task, kind, playbook)
                 confirmed.mode_why = "confirmed in a play of its own: in the parallel play " + (
                     f"what failed {doubt.hosts} was not a reap of its job ({doubt.why})" if doubt.verdict == "indirect"
+                    else f"its reap looked late, paced by another probe ({doubt.why})" if doubt.verdict == "paced"
                     else f"it was not proven ({doubt.why})")
                 self._parallel[(task, kind)] = confirmed
                 continue
@@ -468,6 +469,8 @@ class ReapAuditor:
                     verdict, why = judge(own, unit.rescuable)
                     if verdict == "surfaced" and not at_the_reap(own, unit.rescuable):
                         verdict = "indirect"  # confirmed in a play of its own (``_play_parallel``)
+                    elif verdict == "surfaced":
+                        verdict, why = _paced_by_peers(result, host, clean, probe_hosts, own, unit.rescuable, why)
                 else:
                     verdict, why = "not-proven", (f"the clean host {clean} failed in the same play "
                                                   f"(rc={base.result.rc}), so the fault could not be told apart")
@@ -481,6 +484,21 @@ class ReapAuditor:
             return f"{task.file.relative_to(self.rootdir)}:{task.line}"
         except ValueError:
             return f"{task.file}:{task.line}"
+
+
+def _paced_by_peers(result: PlayResult, host: str, clean: str, probe_hosts: Sequence[str], own: PlayResult,
+                    rescuable: Collection[str], why: str) -> tuple[str, str]:
+    """``("paced", why)`` when ``host`` waited on another probe's host before its reap surfaced the fault (a peer
+    whose own fault kept its reap retrying): the reap then looked later than it would have alone, and a look
+    that sees a job time out or fail depends on when it looks. Otherwise the verdict stands."""
+    decisive = decisive_failures(own, rescuable)
+    before = min((f.at for f in decisive if f.at is not None), default=None)
+    peers = [h for h in probe_hosts if h != host]
+    wait = result.waited_on(host, peers, pace=[clean], before=before)
+    if wait is None:
+        return "surfaced", why
+    task, peer, seconds = wait
+    return "paced", f'{host} waited {seconds:.1f}s for {peer} to end "{task}" before its reap failed'
 
 
 def _items_before_play(task: AsyncTask) -> list[Optional[int]]:

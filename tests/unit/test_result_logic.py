@@ -312,6 +312,32 @@ def test_a_green_play_is_swallowed_only_if_a_reap_looked_after_the_fault(steps, 
     assert looks == ([pytest.approx(steps[-2][1])] if steps else [])  # the last attempt's start
 
 
+def task_ends(zero, uuid, name, **ends):
+    """One task's end event on each host, at seconds after ``zero``."""
+    from datetime import datetime, timezone
+    return [{"event": "runner_on_ok", "created": datetime.fromtimestamp(zero + t, tz=timezone.utc).isoformat(),
+             "event_data": {"host": host, "task_uuid": uuid, "task": name}} for host, t in ends.items()]
+
+
+def test_a_host_waited_on_a_peer_only_when_the_peer_ended_a_task_later_than_it_and_the_clean_host():
+    """The linear strategy paces every host by the slowest: a peer whose fault kept its reap retrying moves the
+    later looks of every host, which is what the parallel audit must not take for the host's own run."""
+    zero = 1_700_000_000.0
+    result = played(0, [], failed_hosts=())
+    result.started_at = zero
+    result.events = (task_ends(zero, "u1", "launch", clean=1.0, host2=1.1, host3=1.2)
+                     + task_ends(zero, "u2", "wait for quick job", clean=2.0, host2=2.1, host3=6.5)
+                     + task_ends(zero, "u3", "look once", clean=6.8, host2=6.9, host3=7.0))
+    assert result.waited_on("host2", ["host3"], pace=["clean"]) == ("wait for quick job", "host3", pytest.approx(4.4))
+    assert result.waited_on("host2", ["host3"], pace=["clean"], before=1.5) is None  # it failed before the wait
+    assert result.waited_on("host3", ["host2"], pace=["clean"]) is None  # the slow one waited on nobody
+    assert result.waited_on("clean", ["host2"], pace=[]) is None  # within the margin
+    slow_clean = played(0, [], failed_hosts=())
+    slow_clean.started_at = zero
+    slow_clean.events = task_ends(zero, "u2", "wait", clean=6.0, host2=2.0, host3=6.5)
+    assert slow_clean.waited_on("host2", ["host3"], pace=["clean"]) is None  # it would have waited anyway
+
+
 def test_verdict_not_proven_when_the_play_failed_before_the_fault():
     """The false "surfaced" this guards against: an earlier failure ends the play, the kill proves nothing."""
     verdict, why = judge(played(2, [failure(3.0, task="keep-alive task")]), RESCUABLE)
