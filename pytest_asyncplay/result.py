@@ -164,7 +164,7 @@ class PlayResult:
                 names.setdefault(uuid, str(data.get("task") or uuid))
         for uuid, by_host in ends.items():  # in the order the tasks first ended
             own = by_host.get(host)
-            if own is None or (before is not None and own > before):
+            if own is None or (before is not None and own >= before):  # a wait after its failure changed nothing
                 continue
             anyway = max([own] + [t for peer, t in by_host.items() if peer in pace])
             late = max(((t, peer) for peer, t in by_host.items() if peer in peers), default=None)
