@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -152,8 +152,20 @@ class PlayResult:
         that took longer (its own fault retried a reap) moves every later look on ``host`` later: a verdict that
         rests on when a look happened is then not the one ``host`` would have lived alone.
         """
+        return next((w for w in self._waits(host, peers, pace, None, before) if w[2] > margin), None)
+
+    def time_waited(self, host: str, peers: Collection[str], pace: Collection[str] = (),
+                    after: Optional[float] = None, before: Optional[float] = None) -> float:
+        """Every second ``host`` waited for a host of ``peers`` (beyond the hosts of ``pace``) at the tasks it
+        ended between ``after`` and ``before``: how much earlier its look at ``before`` would have come alone."""
+        return sum(w[2] for w in self._waits(host, peers, pace, after, before) if w[2] > 0)
+
+    def _waits(self, host: str, peers: Collection[str], pace: Collection[str], after: Optional[float],
+               before: Optional[float]) -> Iterator[tuple[str, str, float]]:
+        """``(task, peer, seconds)`` for each task ``host`` ended in (``after``, ``before``), in the order the
+        tasks first ended: how long after ``host`` and the ``pace`` hosts the last of ``peers`` ended it."""
         if self.started_at is None:
-            return None
+            return
         ends: dict[str, dict[str, float]] = {}
         names: dict[str, str] = {}
         for event in self.events:
@@ -162,15 +174,14 @@ class PlayResult:
             if event.get("event") in _TASK_ENDS and uuid and who and when is not None:
                 ends.setdefault(uuid, {})[who] = when - self.started_at
                 names.setdefault(uuid, str(data.get("task") or uuid))
-        for uuid, by_host in ends.items():  # in the order the tasks first ended
+        for uuid, by_host in ends.items():
             own = by_host.get(host)
-            if own is None or (before is not None and own >= before):  # a wait after its failure changed nothing
-                continue
+            if own is None or (before is not None and own >= before) or (after is not None and own <= after):
+                continue  # a wait after the look (or before the moment) moved nothing between them
             anyway = max([own] + [t for peer, t in by_host.items() if peer in pace])
             late = max(((t, peer) for peer, t in by_host.items() if peer in peers), default=None)
-            if late is not None and late[0] - anyway > margin:
-                return names[uuid], late[1], late[0] - anyway
-        return None
+            if late is not None:
+                yield names[uuid], late[1], late[0] - anyway
 
     def job(self, task: str, host: Optional[str] = None, item: Optional[int] = None) -> AsyncJob:
         """The one job of ``task`` (on ``host``, loop ``item``); ``LookupError`` listing the jobs otherwise."""

@@ -470,7 +470,8 @@ class ReapAuditor:
                     if verdict == "surfaced" and not at_the_reap(own, unit.rescuable):
                         verdict = "indirect"  # confirmed in a play of its own (``_play_parallel``)
                     elif verdict == "surfaced":
-                        verdict, why = _paced_by_peers(result, host, clean, probe_hosts, own, unit.rescuable, why)
+                        verdict, why = paced_by_peers(result, host, clean, probe_hosts, own, unit.kind,
+                                                       unit.rescuable, fault.records, why)
                 else:
                     verdict, why = "not-proven", (f"the clean host {clean} failed in the same play "
                                                   f"(rc={base.result.rc}), so the fault could not be told apart")
@@ -486,19 +487,44 @@ class ReapAuditor:
             return f"{task.file}:{task.line}"
 
 
-def _paced_by_peers(result: PlayResult, host: str, clean: str, probe_hosts: Sequence[str], own: PlayResult,
-                    rescuable: Collection[str], why: str) -> tuple[str, str]:
+def paced_by_peers(result: PlayResult, host: str, clean: str, probe_hosts: Sequence[str], own: PlayResult,
+                    kind: str, rescuable: Collection[str], records: Sequence[FaultRecord],
+                    why: str) -> tuple[str, str]:
     """``("paced", why)`` when ``host`` waited on another probe's host before its reap surfaced the fault (a peer
     whose own fault kept its reap retrying): the reap then looked later than it would have alone, and a look
-    that sees a job time out or fail depends on when it looks. Otherwise the verdict stands."""
+    that sees a job time out or fail depends on when it looks. A look after a lasting fault (``LASTING_KINDS``)
+    that would have come after its effect alone too saw the same job either way. Otherwise the verdict stands."""
     decisive = decisive_failures(own, rescuable)
     before = min((f.at for f in decisive if f.at is not None), default=None)
     peers = [h for h in probe_hosts if h != host]
     wait = result.waited_on(host, peers, pace=[clean], before=before)
-    if wait is None:
+    if wait is None or (kind in LASTING_KINDS and _looked_after_it_anyway(result, host, peers, clean, records,
+                                                                              before)):
         return "surfaced", why
     task, peer, seconds = wait
     return "paced", f'{host} waited {seconds:.1f}s for {peer} to end "{task}" before its reap failed'
+
+
+LASTING_KINDS = ("killed", "vanished")
+"""Faults whose effect lasts: once a job was killed or its file removed, every later look sees the same."""
+
+
+def _looked_after_it_anyway(result: PlayResult, host: str, peers: Sequence[str], clean: str,
+                            records: Sequence[FaultRecord], before: Optional[float]) -> bool:
+    """Whether a reap look on ``host`` that began after a lasting fault took effect would have begun after it
+    alone too: its waits on ``peers`` since the fault's moment taken away, it still comes after the effect.
+    A wait before the moment moved the moment as much as the look (both are the host's own events)."""
+    applied = [r for r in records if r.applied and r.host == host and r.at is not None and r.jid]
+    if not applied:
+        return False
+    moment = min(r.at for r in applied if r.at is not None)
+    effect = max(effect_at(r) for r in applied)
+    looks = [began for jid in {r.jid for r in applied if r.jid} for began, _ in result.reap_looks(jid)
+             if began >= effect and (before is None or began <= before)]
+    if not looks:
+        return False
+    first = min(looks)
+    return first - result.time_waited(host, peers, pace=[clean], after=moment, before=first) >= effect
 
 
 def _items_before_play(task: AsyncTask) -> list[Optional[int]]:

@@ -338,6 +338,44 @@ def test_a_host_waited_on_a_peer_only_when_the_peer_ended_a_task_later_than_it_a
     assert slow_clean.waited_on("host2", ["host3"], pace=["clean"]) is None  # it would have waited anyway
 
 
+def test_time_waited_counts_only_the_waits_between_the_moment_and_the_look():
+    zero = 1_700_000_000.0
+    result = played(0, [], failed_hosts=())
+    result.started_at = zero
+    result.events = (task_ends(zero, "u1", "launch", clean=1.0, host2=1.1, host3=3.1)
+                     + task_ends(zero, "u2", "wait", clean=2.0, host2=2.1, host3=6.1)
+                     + task_ends(zero, "u3", "look once", clean=6.8, host2=6.9, host3=7.0))
+    assert result.time_waited("host2", ["host3"], pace=["clean"]) == pytest.approx(2.0 + 4.0 + 0.1)
+    assert result.time_waited("host2", ["host3"], pace=["clean"], after=1.5, before=6.5) == pytest.approx(4.0)
+    assert result.time_waited("host3", ["host2"], pace=["clean"]) == 0.0  # it was the slow one
+
+
+@pytest.mark.parametrize(("kind", "look", "verdict"), [
+    ("killed", 6.2, "surfaced"),   # 4 s of waiting taken away, the look still begins after the kill took effect
+    ("vanished", 6.2, "surfaced"),  # a removed job file stays removed, too
+    ("killed", 5.4, "paced"),      # alone it would have begun at 1.4, before the kill at 1.0+0.5: unknown
+    ("slow", 6.2, "paced"),        # a job that outlives async: times out later: any wait can change the look
+])
+def test_a_surfaced_probe_paced_by_a_peer_is_doubted_unless_its_look_came_after_a_lasting_fault_anyway(
+        kind, look, verdict):
+    """A late look sees a killed job as dead as an early one, so long as it comes after the kill took effect."""
+    from pytest_asyncplay.audit.reap import paced_by_peers
+    zero = 1_700_000_000.0
+    fault = FaultRecord("kill_job", True, 1.0, "host2", "j5.1", "SIGKILL to [42]", took=0.5)
+    seen = TaskFailure("wait for job", "host2", "killed", task_path="/r/site.yml:12", jid="j5.1", at=look + 0.3)
+    result = played(2, [seen], faults=[fault], failed_hosts=("host2",))
+    result.started_at = zero
+    result.stats["host3"] = result.stats["clean"] = {"failures": 0}
+    result.events = (task_ends(zero, "u1", "launch", clean=0.9, host2=0.9, host3=0.9)
+                     + task_ends(zero, "u2", "wait for quick job", clean=1.9, host2=1.9, host3=5.9)
+                     + reap_events(zero, ("start", look), ("failed", look + 0.3), host="host2"))
+    own = result.for_hosts(["host2"], faults=[fault])
+    found, why = paced_by_peers(result, "host2", "clean", ["host2", "host3"], own, kind, set(), [fault], "the why")
+    assert found == verdict, why
+    assert why == ("the why" if verdict == "surfaced"
+                   else 'host2 waited 4.0s for host3 to end "wait for quick job" before its reap failed')
+
+
 def test_verdict_not_proven_when_the_play_failed_before_the_fault():
     """The false "surfaced" this guards against: an earlier failure ends the play, the kill proves nothing."""
     verdict, why = judge(played(2, [failure(3.0, task="keep-alive task")]), RESCUABLE)
