@@ -5,12 +5,14 @@ right after the other in the same run (the machine is noisy, pairs see the same 
     .venv/bin/python benchmarks/bench.py [--runs 5] [--json benchmarks/results.json] [hosts play kill scale ...]
     .venv/bin/python benchmarks/bench.py --quick --json /tmp/bench.json        # every goal, under 10 minutes
     .venv/bin/python benchmarks/bench.py --runs 12 --load 2 --hosts 8 stress
+    .venv/bin/python benchmarks/bench.py --runs 20 --load 4 resets        # moments on events, under load
 
 Kinds: hosts, play, faults, kill, scale, molecule, audit, probes, lint (default: all; ``--quick``: all but faults, 3
-runs each) and stress (only if named). ``stress`` plays each job fault ``--runs`` times on ``--hosts`` hosts
+runs each), stress and resets (only if named). ``stress`` plays each job fault ``--runs`` times on ``--hosts`` hosts
 at once (default 4), on a CPU saturated by ``--load`` busy processes, and counts how often a job ends as the
-fault promises. ``molecule`` installs molecule, molecule-plugins[docker] and ansible into
-benchmarks/.molecule-venv (once; from PyPI) and never pulls an image.
+fault promises. ``resets`` plays ``drop_connection(at=job_polled(...))`` on the keep-alive example ``--runs``
+times under ``--load`` and counts the plays that ride it out. ``molecule`` installs molecule,
+molecule-plugins[docker] and ansible into benchmarks/.molecule-venv (once; from PyPI) and never pulls an image.
 
 The JSON has a flat top-level ``goals`` object: for every goal key its ``value``, ``goal`` (an upper bound),
 ``met`` (null when not measured) and what it measures.
@@ -584,6 +586,37 @@ def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[s
     return results
 
 
+def bench_resets(pool: HostPool, runs: int, load: int, hosts: int = 1) -> dict[str, Any]:
+    """``drop_connection(at=job_polled("download artifact", n=1))`` on the keep-alive example, ``runs`` plays on
+    ``hosts`` hosts at once with ``load`` busy processes: how many plays rode the reset out, on how many hosts
+    it applied, and how long from the moment (the first poll's event) to the connections being closed."""
+    from pytest_asyncplay import drop_connection, job_polled
+
+    playbook = ROOT / "example_playbooks" / "keep_alive.yml"
+    targets = pool.start([f"reset{i}" for i in range(1, hosts + 1)])
+    runner = PlaybookRunner(targets, workdir=Path(tempfile.mkdtemp(prefix="bench-resets-")))
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(load)]
+    passed, applied, records, took = 0, 0, 0, []
+    try:
+        for _ in range(runs):
+            pool.reset(targets)
+            result = runner.run(playbook, faults=[drop_connection(at=job_polled("download artifact", n=1))])
+            passed += (result.rc == 0 and len(result.jobs) == len(targets)
+                       and all(j.outcome == "ok" for j in result.jobs))
+            records += len(result.faults)
+            applied += sum(r.applied for r in result.faults)
+            took += [r.took for r in result.faults if r.applied and r.took is not None]
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+        pool.remove(targets)
+    return {"load_processes": load, "plays": runs, "plays_ok": passed, "hosts_per_play": hosts,
+            "fault_records": records, "faults_applied": applied,
+            "moment_to_effect_s": summary(took) if took else None}
+
+
 
 # --- audit and lint ------------------------------------------------------------------------------------------
 
@@ -789,9 +822,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     args.which = args.which or (QUICK_KINDS if args.quick else KINDS)
-    unknown = set(args.which) - {*KINDS, "stress"}
+    unknown = set(args.which) - {*KINDS, "stress", "resets"}
     if unknown:
-        parser.error(f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(KINDS)}, stress")
+        parser.error(f"unknown: {', '.join(sorted(unknown))}; choose from {', '.join(KINDS)}, stress, resets")
     return args
 
 
@@ -825,7 +858,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     many = runs if args.quick else min(runs, max(3, runs // 2 + 1))
     if "lint" in which:
         record("lint", lambda: bench_lint(runs))
-    docker_kinds = {"hosts", "play", "faults", "kill", "scale", "molecule", "stress"}
+    docker_kinds = {"hosts", "play", "faults", "kill", "scale", "molecule", "stress", "resets"}
     if docker_kinds & set(which):
         with HostPool(Path(tempfile.mkdtemp(prefix="bench-"))) as pool:
             image = pool.image
@@ -842,6 +875,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 record("faults", lambda: bench_faults(pool, many))
             if "stress" in which:
                 record("stress", lambda: bench_stress(pool, runs, args.load, args.hosts))
+            if "resets" in which:
+                record("resets", lambda: bench_resets(pool, runs, args.load, 1))
         if "molecule" in which:
             record("molecule", lambda: bench_molecule(image, runs, warm_up=not args.quick))
     if "audit" in which:

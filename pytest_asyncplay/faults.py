@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .agent import AgentError, HostAgent, start_agent
 from .errors import FaultError
-from .ledger import AsyncJob
+from .ledger import AsyncJob, event_res
+from .versions import ASYNC_STATUS_ACTIONS
 
 if TYPE_CHECKING:
     from .targets import Target
@@ -228,6 +229,11 @@ class Moment:
         """Words for records: "when X"."""
         return repr(self)
 
+    def watcher(self) -> Moment:
+        """What one fault watches a play's events with: the moment itself, or a fresh counter for a moment that
+        counts events (``job_polled``), so that two faults given the same moment each count their own."""
+        return self
+
 
 @dataclass(frozen=True)
 class JobLaunched(Moment):
@@ -262,6 +268,85 @@ class TaskStart(Moment):
 
 
 @dataclass(frozen=True)
+class TaskEnd(Moment):
+    """When the named task ends on a host (ok, failed, skipped or unreachable; a loop after its last item)."""
+
+    task: str
+
+    def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
+        data = event.get("event_data") or {}
+        if (event.get("event") in TASK_END_EVENTS and data.get("host")
+                and task_matches(self.task, str(data.get("task", "")), data.get("task_path"))):
+            return [str(data["host"])]
+        return []
+
+    def describe(self) -> str:
+        return f'task_end("{self.task}")'
+
+
+TASK_END_EVENTS = frozenset({"runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"})
+KEEP_ALIVE_POLLS = frozenset({"runner_on_async_poll", "runner_on_async_ok", "runner_on_async_failed"})
+"""A keep-alive task's looks at its job: each poll that found it running, then the one that found it ended."""
+REAP_POLLS = frozenset({"runner_retry", "runner_on_ok", "runner_on_failed", "runner_item_on_ok",
+                        "runner_item_on_failed"})
+"""An ``async_status`` task's answers: each ``until`` attempt that did not end it, then its last."""
+
+
+@dataclass(frozen=True)
+class JobPolled(Moment):
+    """Right after the ``n``-th look at a job of the named task, per host and job: the ``n``-th poll of a
+    keep-alive task (``poll > 0``), or the ``n``-th answer of a reap (``async_status``) to a job the task
+    launched with ``poll: 0``. Counted on each fault's own ``watcher()``."""
+
+    task: str
+    n: int = 1
+
+    def watcher(self) -> Moment:
+        return _PollCounter(self)
+
+    def describe(self) -> str:
+        return f'job_polled("{self.task}", n={self.n})'
+
+
+class _PollCounter(Moment):
+    """One fault's count of the looks ``JobPolled`` names, per host and job, from the event stream."""
+
+    def __init__(self, moment: JobPolled) -> None:
+        self.moment = moment
+        self._looks: dict[tuple[str, str], int] = {}
+        self._jobs: set[str] = set()  # the jids the named task launched
+        self._task_on: dict[str, tuple[str, Optional[str]]] = {}  # each host's current task, by its start
+
+    def hosts_at(self, event: Mapping[str, Any], job: Optional[AsyncJob]) -> list[str]:
+        data = event.get("event_data") or {}
+        kind, host = str(event.get("event", "")), data.get("host")
+        if not host:
+            return []
+        if kind == "runner_on_start":
+            self._task_on[host] = (str(data.get("task", "")), data.get("task_path"))
+            return []
+        if job is not None and task_matches(self.moment.task, job.task, job.task_path):
+            self._jobs.add(job.jid)
+        jid = event_res(data).get("ansible_job_id")
+        if not jid:
+            return []
+        if kind in KEEP_ALIVE_POLLS:
+            name, path = ((str(data["task"]), data.get("task_path")) if data.get("task")
+                          else self._task_on.get(host, ("", None)))
+            looked = task_matches(self.moment.task, name, path)
+        else:
+            looked = kind in REAP_POLLS and data.get("task_action") in ASYNC_STATUS_ACTIONS and jid in self._jobs
+        if not looked:
+            return []
+        key = (str(host), str(jid))
+        self._looks[key] = self._looks.get(key, 0) + 1
+        return [str(host)] if self._looks[key] == self.moment.n else []
+
+    def describe(self) -> str:
+        return self.moment.describe()
+
+
+@dataclass(frozen=True)
 class After(Moment):
     """That many seconds after the play starts (on every selected host)."""
 
@@ -279,6 +364,19 @@ def job_launched(task: str) -> JobLaunched:
 def task_start(task: str) -> TaskStart:
     """The moment the named task starts, per host."""
     return TaskStart(task)
+
+
+def task_end(task: str) -> TaskEnd:
+    """The moment the named task ends, per host (after its last loop item)."""
+    return TaskEnd(task)
+
+
+def job_polled(task: str, n: int = 1) -> JobPolled:
+    """The moment right after the ``n``-th look at a job of the named task, per host and job: a keep-alive
+    task's ``n``-th poll, or a reap's ``n``-th answer to a job the task launched with ``poll: 0``."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise FaultError(f"job_polled({task!r}, n={n!r}) names no look", "count looks from 1: n=1 is the first.")
+    return JobPolled(task, n)
 
 
 def after(seconds: float) -> After:
@@ -315,6 +413,7 @@ class Fault:
         """Called as the play starts; time-based moments arm their timers here."""
         self.records = []
         self._lock = threading.Lock()
+        self._watch = self.at.watcher()
         if isinstance(self.at, After):
             ctx.later(self.at.seconds, lambda: self._at_time(ctx))
 
@@ -325,7 +424,7 @@ class Fault:
 
     def on_event(self, event: Mapping[str, Any], job: Optional[AsyncJob], ctx: FaultContext) -> None:
         """Called with every event (and the job it launched, if any), in order."""
-        for host in self.at.hosts_at(event, job):
+        for host in self._watch.hosts_at(event, job):
             if self.wants(host):
                 self._guarded(ctx, host, job)
 

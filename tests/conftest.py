@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+LOAD_KEY = pytest.StashKey[list[subprocess.Popen[bytes]]]()
+#: A busy process spins only while the pytest process that started it lives: a killed session leaves no load.
+SPIN = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
 EXAMPLES = ROOT / "example_playbooks"
 CORPUS = ROOT / "tests" / "corpus"
 
@@ -47,3 +52,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+
+
+def load_from_env() -> int:
+    """``ASYNCPLAY_LOAD``: how many busy processes to run on the controller for the session (0 when unset)."""
+    text = os.environ.get("ASYNCPLAY_LOAD", "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise pytest.UsageError(f"ASYNCPLAY_LOAD={text!r} is not a number of processes: "
+                                "give a whole number, e.g. ASYNCPLAY_LOAD=4 for two per core on two cores.")
+    return int(text)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``ASYNCPLAY_LOAD=N``: N busy processes on the controller while the session runs, started once (by the
+    xdist controller, not by each worker), so that faults and moments are tried as a loaded CI runner lives."""
+    count = load_from_env()
+    if count and not hasattr(config, "workerinput"):
+        config.stash[LOAD_KEY] = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(count)]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for process in config.stash.get(LOAD_KEY, []):
+        process.kill()
+        process.wait()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    busy = config.stash.get(LOAD_KEY, [])
+    return [f"asyncplay: {len(busy)} busy process(es) on the controller (ASYNCPLAY_LOAD)"] if busy else []

@@ -11,9 +11,11 @@ from pytest_asyncplay import (
     assert_play_ok,
     drop_connection,
     job_launched,
+    job_polled,
     kill_job,
     restart_host,
     slow_job,
+    task_end,
     task_start,
     vanish_job,
 )
@@ -149,6 +151,42 @@ def test_keep_alive_polling_survives_a_reset_between_polls(asyncplay):
     assert_play_ok(result)
     job = result.job("download artifact")
     assert job.poll == 1 and job.outcome == "ok" and job.result["stdout"] == "downloaded"
+
+
+def test_a_reset_right_after_the_first_poll_of_the_keep_alive_example_is_ridden_out(asyncplay):
+    """Between polls, on the event stream: wherever the first poll lands in time, the reset comes after it."""
+    result = asyncplay.run("../example_playbooks/keep_alive.yml",
+                           faults=[drop_connection(at=job_polled("download artifact", n=1))])
+    assert_play_ok(result)
+    (record,) = result.faults
+    assert record.applied and "closed" in record.detail, record
+    first_poll = next(event_time(e) for e in result.events if e["event"] == "runner_on_async_poll")
+    assert first_poll is not None and result.started_at is not None
+    assert record.at is not None and record.at >= first_poll - result.started_at - 0.05  # after it, not before
+    job = result.job("download artifact")
+    assert job.outcome == "ok" and job.result["stdout"] == "downloaded"
+
+
+def test_a_kill_after_the_reaps_first_answer_is_seen_by_its_next(asyncplay):
+    """During the reap: the first answer found the job running, the kill lands after it, the next one fails."""
+    result = asyncplay.run("playbooks/connection_window.yml", extra_vars={"job_seconds": 8},
+                           faults=[kill_job("survivor job", at=job_polled("survivor job", n=1))])
+    assert_play_failed(result, task="wait for survivor job", host="host1")
+    (record,) = result.faults
+    assert record.applied, record
+    retries = [e for e in result.events if e["event"] == "runner_retry"]
+    assert retries and result.started_at is not None
+    first_answer = event_time(retries[0])
+    assert first_answer is not None and record.at is not None and record.at >= first_answer - result.started_at - 0.05
+    assert result.job("survivor job").outcome == "failed"
+
+
+def test_a_kill_at_the_launchs_end_is_a_moment_on_every_host(asyncplay):
+    result = asyncplay.run("playbooks/connection_window.yml", extra_vars={"job_seconds": 8},
+                           faults=[kill_job("survivor job", at=task_end("survivor job"))])
+    assert_play_failed(result, task="wait for survivor job", host="host1")
+    (record,) = result.faults
+    assert record.applied, record
 
 
 @pytest.mark.asyncplay(hosts=2)
