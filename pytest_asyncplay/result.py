@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .faults import FaultRecord
 from .ledger import FAILED_OUTCOMES, UNKNOWN, AsyncJob, event_res, event_time
+from .timeline import Timeline, build_timeline, render_html
 from .versions import ASYNC_STATUS_ACTIONS, flag
 
 if TYPE_CHECKING:
     import os
-
-    from .timeline import Timeline
 
 
 #: The events that carry one ``async_status`` attempt's answer (a task's, or one loop item's).
@@ -195,14 +194,10 @@ class PlayResult:
     def timeline(self) -> Timeline:
         """The play as plain data: per host, tasks and jobs as spans, polls, faults, deadlines and the end as
         marks, in seconds from the start (``pytest_asyncplay.timeline``)."""
-        from .timeline import build_timeline
-
         return build_timeline(self)
 
     def save_html(self, path: Union[str, os.PathLike[str]]) -> Path:
         """Write the timeline as one self-contained HTML page (no script, nothing fetched); return its path."""
-        from .timeline import render_html
-
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render_html(self.timeline(), title=f"{self.playbook.name}: rc={self.rc}"),

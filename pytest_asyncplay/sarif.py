@@ -15,12 +15,10 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from .audit.lint import SEVERITY, Finding, TaskVerdict
-
-if TYPE_CHECKING:
-    from .audit.report import AuditRow
+from .audit.rows import AuditRow
 
 __all__ = ["RULES", "SARIF_SCHEMA", "audit_sarif", "lint_sarif", "location_of", "sarif_text"]
 
@@ -291,7 +289,7 @@ def _message_for(row: AuditRow, prefixes: Sequence[str]) -> str:
 
 
 def audit_sarif(rows: Iterable[AuditRow], base: Optional[Path] = None) -> dict[str, Any]:
-    """A SARIF log of the reap audit's rows (``audit.report.AuditRow``; ``where`` is relative to the rootdir).
+    """A SARIF log of the reap audit's rows (``audit.rows.AuditRow``; ``where`` is relative to the rootdir).
 
     A ``swallowed`` verdict is an error result at the task's line; ``not-proven`` (or any other verdict that is
     not ``surfaced``, such as ``error``: no verdict) is an error too, its message saying why; the lint's failing

@@ -1,6 +1,6 @@
 """The timeline of one play: per host, what ran when, as plain data, and a self-contained HTML page drawing it.
 
-``build_timeline(result)`` turns a ``PlayResult`` (its events, job ledger and fault records) into a
+``build_timeline(result)`` turns a ``PlayResult`` (any ``PlayRecord``: its events, job ledger and fault records) into a
 ``Timeline``: one ``HostLane`` per host holding ``Span``s (each task, each async job from launch to end)
 and ``Mark``s (each ``async_status`` poll, each fault, each job's ``async:`` deadline, the play's end),
 all in seconds from the play's start on the faults clock (``FaultRecord.at``, ``TaskFailure.at``).
@@ -24,13 +24,56 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
-from .ledger import event_res, event_time
+from .faults import FaultRecord
+from .ledger import AsyncJob, event_res, event_time
 from .versions import ASYNC_STATUS_ACTIONS, flag
 
-if TYPE_CHECKING:
-    from .result import PlayResult
+
+class FailureRecord(Protocol):
+    """What a timeline reads of a failure (``result.TaskFailure`` is one)."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def unreachable(self) -> bool: ...
+    @property
+    def task_path(self) -> Optional[str]: ...
+    @property
+    def jid(self) -> Optional[str]: ...
+    @property
+    def at(self) -> Optional[float]: ...
+
+
+class PlayRecord(Protocol):
+    """What a timeline reads of a play (``result.PlayResult`` is one): a protocol, so that the result's
+    ``timeline()`` can draw itself without this module importing it back."""
+
+    @property
+    def playbook(self) -> Any: ...
+    @property
+    def rc(self) -> int: ...
+    @property
+    def stats(self) -> Mapping[str, Mapping[str, int]]: ...
+    @property
+    def events(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def faults(self) -> Sequence[FaultRecord]: ...
+    @property
+    def jobs(self) -> Sequence[AsyncJob]: ...
+    @property
+    def timed_out(self) -> bool: ...
+    @property
+    def ansible_version(self) -> str: ...
+    @property
+    def failures(self) -> Sequence[FailureRecord]: ...
 
 #: The job-file fields shown in hover titles and the ledger table, in this order.
 JOB_FILE_KEYS = ("rc", "failed", "msg", "started", "finished", "start", "end", "delta", "cmd", "stderr", "stdout",
@@ -179,7 +222,7 @@ def job_file_fields(record: Optional[Mapping[str, Any]]) -> dict[str, Any]:
     return {k: _brief(record[k]) for k in JOB_FILE_KEYS if k in record and record[k] not in (None, "")}
 
 
-def play_clock(result: PlayResult) -> tuple[Callable[[Optional[float]], Optional[float]], str]:
+def play_clock(result: PlayRecord) -> tuple[Callable[[Optional[float]], Optional[float]], str]:
     """A function from a POSIX time (an event's ``created``, ``AsyncJob.launched_at``) to seconds from the
     play's start on the faults clock, and how its zero was found: ``recorded`` (``PlayResult.started_at``,
     taken when the faults clock started) or ``first event`` (an older or hand-made result: the first event
@@ -246,7 +289,7 @@ def _task_status(kind: str, data: Mapping[str, Any], res: Mapping[str, Any]) -> 
     return status
 
 
-def build_timeline(result: PlayResult) -> Timeline:
+def build_timeline(result: PlayRecord) -> Timeline:
     """The ``Timeline`` of a play, from its events, job ledger and fault records."""
     clock, how = play_clock(result)
     lanes: dict[str, HostLane] = {}
