@@ -729,6 +729,9 @@ table{border-collapse:collapse;margin:8px 0 4px;font-size:12px}
 th,td{border:1px solid #d5d8dd;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f1f3f6} td.num{text-align:right} td.code{font-family:"DejaVu Sans Mono",monospace;font-size:11px}
 caption{text-align:left;font-weight:600;padding:4px 0}
+.verdicts td:first-child{font-family:"DejaVu Sans Mono",monospace;font-size:11px} a.back{font-size:12px;font-weight:400}
+.verdicts tr.v-swallowed td:last-child{background:#fde2e1;font-weight:600}
+.verdicts tr.v-not-proven td:last-child{background:#fff3cd}
 td.code{overflow-wrap:anywhere} table.ledger{width:max-content} .ledger td{white-space:nowrap}
 .ledger td:last-child{white-space:normal;min-width:24em;max-width:44em}
 .noplay{color:#4a4f57;font-style:italic}
@@ -817,10 +820,38 @@ class Section:
     panes: Sequence[tuple[str, Timeline]] = ()
 
 
+#: Verdicts to read first, in this order (a section's verdict line starts with one); the rest keep page order.
+FIRST_VERDICTS = ("swallowed", "not-proven", "not proven", "error", "test failed", "disagree")
+
+
+def verdict_rank(verdict: str) -> int:
+    """Where a section's verdict goes in the page's verdict table: what failed silently first."""
+    head = verdict.strip().lower()
+    return next((i for i, word in enumerate(FIRST_VERDICTS) if head.startswith(word)), len(FIRST_VERDICTS))
+
+
+def _verdict_table(sections: Sequence[Section]) -> str:
+    """The page's first screen: one row per section, swallowed and not-proven first, each linking to its part."""
+    order = sorted(range(len(sections)), key=lambda i: verdict_rank(sections[i].verdict))
+    rows = []
+    for i in order:
+        section = sections[i]
+        head = section.verdict.strip().splitlines()[0] if section.verdict.strip() else "-"
+        word = head.split(":", 1)[0].strip().lower().replace(" ", "-")
+        rows.append(f'<tr class="v-{_e(word)}"><td><a href="#part-{i + 1}">{_e(section.title)}</a></td>'
+                    f"<td>{_e(_brief(head, 160))}</td></tr>")
+    return ('<table id="verdicts" class="verdicts"><caption>Verdicts: what failed silently first; '
+            "each row links to its plays</caption><tr><th>item</th><th>verdict</th></tr>"
+            + "".join(rows) + "</table>")
+
+
 def render_page(sections: Sequence[Section], title: str = "pytest-asyncplay timelines") -> str:
-    """A self-contained HTML page (inline SVG and CSS, no script, nothing fetched) with one part per section."""
+    """A self-contained HTML page (inline SVG and CSS, no script, nothing fetched): when the sections carry
+    verdicts, the verdict table first (``_verdict_table``), then one part per section, each linking back to it."""
     parts = []
-    for section in sections:
+    tabled = any(section.verdict for section in sections)  # a page of verdicts, not one play's drawing
+    back = ' <a class="back" href="#verdicts">verdicts &#8593;</a>' if tabled else ""
+    for number, section in enumerate(sections, start=1):
         if len(section.panes) > 2:
             raise ValueError(f"section {section.title!r} has {len(section.panes)} timelines; give 0, 1 or 2")
         width = WIDTH if len(section.panes) == 1 else PAIR_WIDTH
@@ -830,11 +861,12 @@ def render_page(sections: Sequence[Section], title: str = "pytest-asyncplay time
             panes = '<p class="noplay">no play to show: this item never got to play</p>'
 
         verdict = f'<p class="verdict">{_e(section.verdict)}</p>' if section.verdict else ""
-        parts.append(f'<section class="play"><h2>{_e(section.title)}</h2>{verdict}'
+        parts.append(f'<section class="play" id="part-{number}"><h2>{_e(section.title)}{back}</h2>{verdict}'
                      f'<div class="panes">{panes}</div></section>')
+    table = _verdict_table(sections) if tabled else ""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-            f"<title>{_e(title)}</title><style>{_css()}</style></head>\n<body><h1>{_e(title)}</h1>{_legend()}"
+            f"<title>{_e(title)}</title><style>{_css()}</style></head>\n<body><h1>{_e(title)}</h1>{table}{_legend()}"
             + "\n".join(parts) + "</body></html>\n")
 
 

@@ -80,3 +80,27 @@ def test_the_recorded_killed_job_play_in_chromium(chromium: str, tmp_path: Path)
     target = os.environ.get("ASYNCPLAY_TIMELINE_SCREENSHOT")
     if target:
         shutil.copyfile(shot, target)
+
+
+def test_the_audit_page_opens_on_its_verdict_table_and_every_row_links_to_a_section(chromium: str,
+                                                                                   tmp_path: Path) -> None:
+    """Seven sections, the one swallowed last: the first screen is the table, that row on top, highlighted."""
+    play = killed_play(hosts=("host1", "host2"), polls=3).timeline()
+    sections = [Section(f"site.yml:{n} task {n} [killed]", "surfaced: the play failed at the reap",
+                        [("clean baseline", play), ("probe", play)]) for n in range(1, 7)]
+    sections.append(Section("site.yml:7 lost task [killed]", "swallowed: the play passed", [("probe", play)]))
+    page = tmp_path / "audit.html"
+    page.write_text(render_page(sections, title="reap audit"), encoding="utf-8")
+    dom = Dom()
+    dom.feed(browse(chromium, page, tmp_path / "profile", "--dump-dom").stdout)
+    order = [t for t, _ in dom.elements]
+    assert order.index("table") < order.index("section")  # the table comes before every section
+    links = [a["href"] for t, a in dom.elements if t == "a" and a.get("href", "").startswith("#part-")]
+    ids = [a["id"] for t, a in dom.elements if t == "section" and "play" in a.get("class", "")]
+    assert links[0] == "#part-7" and sorted(links) == sorted(f"#{i}" for i in ids) and len(ids) == 7
+    backs = [a for t, a in dom.elements if t == "a" and a.get("href") == "#verdicts"]
+    assert len(backs) == 7 and any(a.get("id") == "verdicts" for t, a in dom.elements if t == "table")
+    shot = tmp_path / "audit.png"
+    browse(chromium, page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,720")
+    _, _, rows = png_pixels(shot.read_bytes())
+    assert near(colours(rows), (0xfd, 0xe2, 0xe1), tolerance=2) > 500, "the swallowed row is not on the first screen"

@@ -34,7 +34,7 @@ def test_an_item_that_never_played_keeps_its_section():
                       None, [], "killed")
     assert not part.section.panes
     page = render_page([part.section])
-    assert "<h2>bad.yml:3 x [killed]</h2>" in page and "never got to play" in page
+    assert "<h2>bad.yml:3 x [killed] <a" in page and "never got to play" in page
     assert '<svg class="timeline"' not in page
 
 
@@ -49,7 +49,7 @@ def test_parts_come_back_in_item_order_and_a_broken_one_says_so(tmp_path):
     assert "lost" in got[-1].section.verdict and not got[-1].section.panes
     assert not list((tmp_path / "parts").glob(".part-*")), "a temporary part was left behind"
     page = write_page(tmp_path / "out" / "page.html", got).read_text(encoding="utf-8")
-    assert page.count('<section class="play">') == 4 and page.count('<svg class="timeline"') == 3
+    assert page.count('<section class="play" id="part-') == 4 and page.count('<svg class="timeline"') == 3
 
 
 def test_a_tests_plays_become_one_section_each():

@@ -120,7 +120,8 @@ def test_everything_is_escaped_and_nothing_is_fetched():
     tags = Tags()
     tags.feed(page)
     assert "script" not in tags.names and "img" not in tags.names and "link" not in tags.names
-    assert not [(n, k, v) for n, k, v in tags.attrs if k in ("src", "href", "xlink:href", "srcset", "action")]
+    assert not [(n, k, v) for n, k, v in tags.attrs if k in ("src", "href", "xlink:href", "srcset", "action")
+                and not (k == "href" and str(v).startswith("#"))]  # a link within the page fetches nothing
     assert not [v for n, k, v in tags.attrs if v and ("http:" in v or "https:" in v or "url(" in v)]
     style = page[page.index("<style>"):page.index("</style>")]
     assert "@import" not in style and "url(" not in style and "http" not in style
@@ -197,7 +198,7 @@ def test_a_page_of_sections_side_by_side():
     page = render_page([Section("site.yml :: compress logs [killed]", "surfaced: the play failed at the reap",
                                 [("clean baseline", baseline), ("kill_job(compress logs)", probe)]),
                         Section("other.yml", "", [("", probe)])], title="reap audit")
-    assert page.count('<section class="play">') == 2 and page.count('<svg class="timeline"') == 3
+    assert page.count('<section class="play" id="part-') == 2 and page.count('<svg class="timeline"') == 3
     assert "clean baseline" in page and "surfaced: the play failed at the reap" in page
     assert 'viewBox="0 0 720 ' in page and 'viewBox="0 0 1200 ' in page
     pair = page[page.index("<section"):page.index("</section>")]
@@ -263,3 +264,22 @@ def test_a_recorded_real_play_rebuilds():
     (reap,) = [t for t in lane.tasks() if t.label == "wait for compress logs"]
     assert reap.status == "failed" and reap.detail["msg"] == "ValueError: No start of json char found"
     _assert_no_overlap(timeline)
+
+
+def test_a_page_of_verdicts_opens_on_its_table_swallowed_first_each_row_linking_to_its_part():
+    play = killed_play().timeline()
+    sections = [Section("a.yml:1 ok task [killed]", "surfaced: the play failed at the reap", [("probe", play)]),
+                Section("b.yml:2 lost task [killed]", "swallowed: the play passed\nmore", [("probe", play)]),
+                Section("c.yml:3 odd task [killed]", "not-proven: the clean host failed", [("probe", play)])]
+    page = render_page(sections, title="reap audit")
+    table = page[page.index('<table id="verdicts"'):page.index("</table>", page.index('<table id="verdicts"'))]
+    assert page.index('<table id="verdicts"') < page.index('<section class="play"')  # the first thing after h1
+    links = re.findall(r'<a href="#(part-\d+)">([^<]*)</a>', table)
+    assert [title for _, title in links] == ["b.yml:2 lost task [killed]", "c.yml:3 odd task [killed]",
+                                             "a.yml:1 ok task [killed]"]
+    ids = set(re.findall(r'<section class="play" id="(part-\d+)">', page))
+    assert {target for target, _ in links} == ids and len(ids) == 3
+    for target, title in links:  # each row names the section it links to
+        assert re.search(rf'id="{target}"><h2>{re.escape(title)} ', page.replace("&quot;", '"'))
+    assert page.count('href="#verdicts"') == 3 and "more" not in table  # the verdict's first line only
+    assert '<table id="verdicts"' not in render_html(play)  # one play's drawing has no verdicts to list
