@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .audit.discover import Playbook, discover, is_playbook_candidate, load_yaml
+from .audit.fix import FIXABLE
 from .audit.hostpath import ReapModule, parse_reap_modules
 from .audit.lint import Finding, TaskVerdict, analyze, distinct
 from .audit.report import merge_junit, merge_reports, write_reports
@@ -30,7 +31,7 @@ __all__ = ["LINT_SCHEMA", "CommandLineError", "LintRun", "lint_document", "lint_
 
 USAGE = """asyncplay lint [PATH ...] [--format text|json|sarif|junit] [--output FILE] [--strict] [--roles-path PATHS]
                       [--reap-module MODULE:ARG]
-                      [--context DIR]
+                      [--context DIR] [--fix | --diff]
        asyncplay image [BASE]
        asyncplay merge-reports OUT REPORT... [--junitxml PATH] [--allow-missing]"""
 LINT_SCHEMA = 1
@@ -333,6 +334,12 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--context", metavar="DIR", default=None,
                       help="discover all of DIR (the repository) and report only what touches the PATHs: the "
                            "tasks they launch, the playbooks they are, the reaps they hold (pre-commit's mode)")
+    fixing = lint.add_mutually_exclusive_group()
+    fixing.add_argument("--fix", action="store_true",
+                        help="write the reap that unreaped and reap-no-until findings ask for (every other byte of "
+                             "the file stays), lint again, and say which findings were left alone and why")
+    fixing.add_argument("--diff", action="store_true", help="print what --fix would change as a unified diff, "
+                                                           "write nothing")
     image = commands.add_parser("image", help="build (or find) the target image, print its tag",
                                 description="Build (or find) the target image the hosts run, and print its tag.")
     image.add_argument("base", metavar="BASE", nargs="?", default=None,
@@ -373,6 +380,8 @@ def lint_main(args: argparse.Namespace) -> int:
             raise CommandLineError(f"--reap-module: {exc}", "give the module's name and its job-id argument, "
                                    "e.g. --reap-module my_ns.my_coll.async_wait:jid") from exc
         run = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+        if args.fix or args.diff:
+            return fix_main(run, args, roles, reap_modules)
         text = render(run, args.format)
         if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -389,6 +398,54 @@ def lint_main(args: argparse.Namespace) -> int:
     if args.output or args.format != "text":
         print(run.tally(), file=sys.stderr)
     return 0 if run.passed else 1
+
+
+def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_modules: Sequence[ReapModule]) -> int:
+    """``asyncplay lint --fix`` / ``--diff``: 0 when nothing fails after the fix (or, with ``--diff``, would not),
+    1 when a finding still fails. A file whose fix does not make its launches pass the lint is put back."""
+    from .audit.fix import plan_fixes
+
+    report = plan_fixes(run.findings(), base=run.base)
+    if args.diff:
+        for change in report.files:
+            sys.stdout.write(change.diff(run.base))
+        for line in [d.replace(": fixed", ": would be fixed") for change in report.files for d in change.done]:
+            print(f"asyncplay lint --diff: {line}", file=sys.stderr)
+        for line in report.left_alone:
+            print(f"asyncplay lint --diff: {line}", file=sys.stderr)
+        return 0 if not report.left_alone and all(not run.fails(f) or f.kind in FIXABLE for f in run.findings()) \
+            else 1
+    for change in report.files:
+        change.path.write_text(change.after, encoding="utf-8")
+    again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+    verdicts = {(v.task.file.resolve(), v.task.line): v for v in again.verdicts}
+    put_back = False
+    for change in report.files:
+        missed = [(name, verdicts.get((change.path.resolve(), line))) for name, line in change.launches]
+        wrong = [f'"{name}": ' + ("no verdict" if v is None else ",".join(f.kind for f in v.findings) or "?")
+                 for name, v in missed if v is None or not v.ok]
+        if wrong:
+            change.path.write_text(change.before, encoding="utf-8")
+            put_back = True
+            print(f"asyncplay lint --fix: {display(change.path, run.base)}: put back, after the fix the lint "
+                  f"still does not pass {'; '.join(wrong)}; fix it by hand (the hint says how)", file=sys.stderr)
+            continue
+        for line in change.done:
+            print(f"asyncplay lint --fix: {line}", file=sys.stderr)
+    for line in report.left_alone:
+        print(f"asyncplay lint --fix: {line}", file=sys.stderr)
+    if put_back:
+        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+    sys.stdout.write(lint_text(again))
+    return 0 if again.passed else 1
+
+
+def display(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
 
 
 # --------------------------------------------------------------------------------------------------
