@@ -115,3 +115,21 @@ def test_the_rules_folder_is_printed_and_the_package_never_imports_ansible_lint(
     code = ("import sys, pytest_asyncplay, pytest_asyncplay.plugin, pytest_asyncplay.ansible_lint; "
             "sys.exit('ansiblelint' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_ansible_lint_fix_writes_the_reap_asyncplay_lint_fix_writes(tmp_path: Path) -> None:
+    """The same change from either tool: ``ansible-lint --fix async-unreaped`` applies the rule's transform, and
+    gives asyncplay's bytes plus what ansible-lint's own formatter always writes (a ``---`` document start)."""
+    ours_copy, theirs = tmp_path / "asyncplay", tmp_path / "ansible-lint"
+    for copy in (ours_copy, theirs):
+        shutil.copytree(ROOT / "example_playbooks", copy)
+    done = subprocess.run([sys.executable, "-m", "pytest_asyncplay", "lint", "--fix", "."], cwd=ours_copy,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert "fire_and_forget_unreaped.yml:6): fixed" in done.stderr, done.stderr
+    issues = ansible_lint(theirs, "--fix", RULE_ID, "fire_and_forget_unreaped.yml")
+    assert [i for i in ours(issues) if i[1] == "fire_and_forget_unreaped.yml"] == []  # fixed, so no longer found
+    fixed = (theirs / "fire_and_forget_unreaped.yml").read_text()
+    assert fixed.startswith("---\n") and fixed[4:] == (ours_copy / "fire_and_forget_unreaped.yml").read_text()
+    original = (ROOT / "example_playbooks" / "reap_ignores_errors.yml").read_text()
+    ansible_lint(theirs, "--fix", RULE_ID, "reap_ignores_errors.yml")  # its fix is the author's: not written
+    assert (theirs / "reap_ignores_errors.yml").read_text().lstrip("-\n") == original.lstrip("-\n")

@@ -13,14 +13,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ansiblelint.errors import LintWarning, MatchError, WarnSource
 from ansiblelint.file_utils import Lintable
-from ansiblelint.rules import AnsibleLintRule
+from ansiblelint.rules import AnsibleLintRule, TransformMixin
 
 from pytest_asyncplay.ansible_lint import RULE_ID
 from pytest_asyncplay.audit import Finding, lint
+from pytest_asyncplay.audit.fix import FIXABLE, plan_fixes
 from pytest_asyncplay.audit.lint import distinct
 
 __all__ = ["DOCS", "AsyncUnreapedRule", "Located", "locate"]
@@ -59,8 +60,9 @@ def _message(finding: Finding) -> str:
     return finding.message if finding.severity == "swallows" else f"cannot establish: {finding.message}"
 
 
-class AsyncUnreapedRule(AnsibleLintRule):
-    """A fire-and-forget job's failure can leave the play green."""
+class AsyncUnreapedRule(AnsibleLintRule, TransformMixin):
+    """A fire-and-forget job's failure can leave the play green. With ``ansible-lint --fix``, ``unreaped`` and
+    ``reap-no-until`` get the change ``asyncplay lint --fix`` writes (``transform``)."""
 
     id = RULE_ID
     description = (
@@ -83,6 +85,7 @@ class AsyncUnreapedRule(AnsibleLintRule):
         super().__init__()
         self._analysed: dict[tuple[Path, ...], list[Located]] = {}
         self._reported: set[tuple[Path, int, str, Optional[Path], Optional[int]]] = set()
+        self._fixed: dict[Path, bool] = {}  # file -> whether its fix was applied (one fix per file, every match)
 
     def located(self) -> list[Located]:
         """Every finding of the reap lint over what ansible-lint lints: the paths it was given (those that exist),
@@ -121,3 +124,33 @@ class AsyncUnreapedRule(AnsibleLintRule):
             matches.append(self.create_matcherror(message=_message(item.finding), lineno=item.line, details=hint,
                                                   filename=target))
         return matches
+
+    def transform(self, match: MatchError, lintable: Lintable, data: Any) -> None:
+        """Apply ``asyncplay lint --fix``'s change to ``lintable``: every fixable finding of the file at once, on
+        its first match (the file's text fixed as ``plan_fixes`` does, loaded back into ``data``); its other
+        matches are then fixed too. Kinds whose fix is the author's are left as they are."""
+        from ansiblelint.yaml_utils import FormattedYAML
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        path = lintable.path.resolve()
+        if path not in self._fixed:
+            findings = [item.finding for item in self.located() if item.file == path and item.finding.kind in FIXABLE]
+            change = next((c for c in plan_fixes(findings).files if c.path.resolve() == path), None)
+            self._fixed[path] = False
+            if change is not None:
+                fixed = FormattedYAML(version=(1, 1) if lintable.is_owned_by_ansible() else None).load(change.after)
+                if isinstance(data, CommentedSeq) and isinstance(fixed, CommentedSeq):
+                    data.clear()
+                    data.extend(fixed)
+                elif isinstance(data, CommentedMap) and isinstance(fixed, CommentedMap):
+                    data.clear()
+                    data.update(fixed)
+                else:
+                    return
+                data.ca.items.clear()
+                data.ca.items.update(fixed.ca.items)
+                self._fixed[path] = True
+        fixable = any(item.finding.kind in FIXABLE and item.file == path and item.line == match.lineno
+                      for item in self.located())
+        if self._fixed[path] and fixable:
+            match.fixed = True
