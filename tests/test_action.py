@@ -345,4 +345,5 @@ def test_audit_mode_kills_each_job_and_fails_on_the_two_swallowing_examples(
     assert {Path(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]).name
             for r in results if r.get("level") == "error"} == {name for name, _ in SWALLOWING}
     page = Path(outputs["html"])
-    assert page == Path(outputs["json"]).with_suffix(".html") and page.read_text().count('<section class="play">') == 7
+    assert page == Path(outputs["json"]).with_suffix(".html")
+    assert page.read_text().count('<section class="play" id="part-') == 7

@@ -165,6 +165,7 @@ def markdown(text: str, probes: bool = True) -> str:
     if not probes:
         text = re.sub(r"\| (?:parallel|isolated) (?=\|)", "| P ", text)
         text = re.sub(r"\n### Isolated probes\n\n(?:- .*\n?)*", "\n", text)
+        text = re.sub(r"^(- [a-z-]+):.*$", r"\1", text, flags=re.M)  # a finding's verdict word, not its words
     return text
 
 
@@ -175,9 +176,10 @@ def report_json(path: Path, probes: bool = True) -> dict[str, Any]:
     for row in data["rows"]:
         row["runtime"] = row["headroom"] = None
         row["messages"] = [normal(m) for m in row["messages"]]
-        if not probes:
+        if not probes:  # how the probes were played, and so the words of what they saw
             assert row["probes"] in ("parallel", "isolated"), row
             row["probes"] = row["probes_why"] = None
+            row["messages"] = [m.split(":", 1)[0] for m in row["messages"]]  # the verdict word stays
     return data
 
 

@@ -55,10 +55,14 @@ def test_the_timeline_page_of_a_session_and_of_a_failing_helper(pytester: pytest
     result.stdout.fnmatch_lines([f"timeline page: {page} (3 section(s), * KiB)"])
     text = page.read_text(encoding="utf-8")
     assert not EXTERNAL.search(text)
-    titles = re.findall(r"<h2>([^<]*)</h2>", text)
+    titles = re.findall(r'<h2>([^<]*) <a class="back" href="#verdicts">', text)  # each links back to the table
     assert titles == ["test_plays.py::test_clean_twice: play 1 of 2", "test_plays.py::test_clean_twice: play 2 of 2",
                       "test_plays.py::test_killed"]
-    assert text.count("test passed") == 2 and text.count("test failed") == 1
+    assert text.count('class="verdict">test passed') == 2 and text.count('class="verdict">test failed') == 1
+    table = text[text.index('<table id="verdicts"'):text.index("</table>", text.index('<table id="verdicts"'))]
+    assert re.findall(r'href="#(part-\d)">([^<]*)</a>', table) == [  # the failed test first
+        ("part-3", "test_plays.py::test_killed"), ("part-1", "test_plays.py::test_clean_twice: play 1 of 2"),
+        ("part-2", "test_plays.py::test_clean_twice: play 2 of 2")]
     dom = page_dom(page, pytester.path / "profile")
     assert [len(s) for s in dom.sections] == [1, 1, 1]
     for (svg,) in dom.sections:
