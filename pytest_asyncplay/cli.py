@@ -336,8 +336,9 @@ def _parser() -> argparse.ArgumentParser:
                            "tasks they launch, the playbooks they are, the reaps they hold (pre-commit's mode)")
     fixing = lint.add_mutually_exclusive_group()
     fixing.add_argument("--fix", action="store_true",
-                        help="write the reap that unreaped and reap-no-until findings ask for (every other byte of "
-                             "the file stays), lint again, and say which findings were left alone and why")
+                        help="write the reap that unreaped, reap-no-until and reap-cleanup-only findings ask for "
+                             "(every other byte of the file stays), lint again, and say which findings were left "
+                             "alone and why")
     fixing.add_argument("--diff", action="store_true", help="print what --fix would change as a unified diff, "
                                                            "write nothing")
     image = commands.add_parser("image", help="build (or find) the target image, print its tag",

@@ -8,7 +8,8 @@ node's start and end), where the lines go, and inserts them; every other byte of
   (``until: <result>.finished``, ``retries``/``delay`` covering the task's ``async:``) at the end of the task
   list that holds the launch, so the work in between still runs beside the job; a loop launch gets a loop
   reap over ``<register>.results``;
-- ``reap-no-until``: ``until``, ``retries`` and ``delay`` on the reap.
+- ``reap-no-until``: ``until``, ``retries`` and ``delay`` on the reap;
+- ``reap-cleanup-only``: the real reap (``mode: status``, ``until``) just before the ``mode: cleanup`` one.
 
 Every other kind depends on what the author meant: it keeps its hint and the fix says it left it alone. A
 fixed file is linted again: a fix after which the launch is still not ``ok`` is not written.
@@ -29,7 +30,7 @@ import yaml
 from .discover import AsyncTask, display_path
 from .lint import Finding
 
-FIXABLE = ("unreaped", "reap-no-until")
+FIXABLE = ("unreaped", "reap-no-until", "reap-cleanup-only")
 """The finding kinds ``--fix`` writes a change for."""
 
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -240,6 +241,39 @@ def _no_until_edits(node: _Node, finding: Finding) -> tuple[list[Edit], str]:
                       f"{column}delay: {delay}\n"])], ""
 
 
+def _cleanup_edits(node: _Node, finding: Finding, taken: set[str]) -> tuple[list[Edit], str]:
+    """A real reap just before the ``mode: cleanup`` one ``finding`` names, or no edits and why not."""
+    task = finding.task
+    assert task is not None
+    if finding.reap_line is None:
+        return [], "the finding names no reap"
+    if task.register is None or task.loop:
+        return [], "the launch " + ("loops" if task.loop else "registers nothing") + ", so which job the cleanup " \
+            "reads is the author's to say"
+    if not isinstance(task.async_timeout, int):
+        return [], f"its async: is templated ({task.async_timeout!r}), so no retries can be sized to it"
+    where = node.task_at(finding.reap_line)
+    if where is None:
+        return [], "the cleanup is not a block mapping in a block list, so no line can be placed"
+    cleanup, _ = where
+    if _key(cleanup, "loop") is not None or any(k.value.startswith("with_") for k, _ in cleanup.value
+                                                 if isinstance(k, yaml.ScalarNode)):
+        return [], "the cleanup loops, so which jobs it reads is the author's to say"
+    dash = " " * _dash_column(node.lines, cleanup)
+    inner = dash + " " * max(cleanup.start_mark.column - len(dash), 2)
+    step = " " * max(cleanup.start_mark.column - len(dash), 2)
+    retries, delay = budget(task.async_timeout)
+    result = _fresh(f"{task.register}_result", taken)
+    at = cleanup.start_mark.line
+    lines = [f"{dash}- name: {_quote('wait for ' + task.name)}\n", f"{inner}ansible.builtin.async_status:\n",
+             f"{inner}{step}jid: {_quote('{{ ' + task.register + '.ansible_job_id }}')}\n",
+             f"{inner}register: {result}\n", f"{inner}until: {result}.finished\n", f"{inner}retries: {retries}\n",
+             f"{inner}delay: {delay}\n"]
+    if at > 0 and not node.lines[at - 1].strip():
+        lines.append("\n")  # the blank line that separates tasks here
+    return [Edit(at, lines)], ""
+
+
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     """``text`` with every edit's lines inserted (edits at the same line in the order given)."""
     lines = text.splitlines(keepends=True)
@@ -266,7 +300,7 @@ def plan_fixes(findings: Sequence[Finding], base: Optional[Path] = None) -> FixR
             report.left_alone.append(f"{finding.kind}{at}: left alone, the fix depends on what the author "
                                      "meant; " + (finding.hint or "see the finding's message"))
             continue
-        path = finding.reap_file if finding.kind == "reap-no-until" and finding.reap_file else task.file
+        path = finding.reap_file if finding.kind != "unreaped" and finding.reap_file else task.file
         by_file.setdefault(Path(path), []).append((finding, finding.kind))
     for path, items in by_file.items():
         before = path.read_text(encoding="utf-8")
@@ -278,6 +312,7 @@ def plan_fixes(findings: Sequence[Finding], base: Optional[Path] = None) -> FixR
         for finding, kind in items:
             assert finding.task is not None
             found, why = (_unreaped_edits(node, finding.task, taken) if kind == "unreaped"
+                          else _cleanup_edits(node, finding, taken) if kind == "reap-cleanup-only"
                           else _no_until_edits(node, finding))
             if found:
                 edits += found

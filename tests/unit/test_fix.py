@@ -126,6 +126,20 @@ def test_a_reap_without_until_gets_until_retries_and_delay(tmp_path):
     assert lint(tmp_path) == []
 
 
+def test_a_cleanup_only_reap_gets_the_real_reap_just_before_it(tmp_path):
+    source = ROOT / "tests" / "corpus" / "cleanup_only.yml"
+    path = write(tmp_path, source.read_text())
+    assert [f.kind for f in lint(tmp_path)] == ["reap-cleanup-only"]
+    before = path.read_text()
+    after = fix(path)
+    assert inserted(before, after) == [
+        '    - name: "wait for purge temp files"\n', "      ansible.builtin.async_status:\n",
+        '        jid: "{{ purge_job.ansible_job_id }}"\n', "      register: purge_job_result\n",
+        "      until: purge_job_result.finished\n", "      retries: 31\n", "      delay: 1\n", "\n"]
+    assert after.index("wait for purge temp files") < after.index("clean up purge temp files")
+    assert lint(tmp_path) == [] and plan_fixes(lint(tmp_path)).files == []
+
+
 def test_two_launches_of_one_name_register_two_variables(tmp_path):
     """A skipped task's register: overwrites what another launch left there: each launch gets its own."""
     launch = ("    - name: start server\n      ansible.builtin.command: serve {n}\n      async: 60\n      poll: 0\n"
@@ -162,7 +176,7 @@ def test_a_launch_in_a_handler_is_left_alone(tmp_path):
 
 def test_edits_at_one_line_keep_their_order_and_a_missing_final_newline_is_added():
     assert apply_edits("a\nb", [Edit(2, ["x\n"]), Edit(2, ["y\n"]), Edit(1, ["m\n"])]) == "a\nm\nb\nx\ny\n"
-    assert set(FIXABLE) == {"unreaped", "reap-no-until"}
+    assert set(FIXABLE) == {"unreaped", "reap-no-until", "reap-cleanup-only"}
 
 
 def test_the_command_fixes_a_copy_of_the_examples_and_leaves_the_ignored_errors_alone(tmp_path):
