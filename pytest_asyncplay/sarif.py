@@ -75,6 +75,11 @@ _RULE_LIST = [
          "when the job fails, the play still ends green.",
          'Register the launch and add a later ansible.builtin.async_status task with jid: '
          '"{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.'),
+    Rule("reboot-by-async", "RebootByAsync", "A fire-and-forget job takes its host down.",
+         "The task reboots or shuts the host down with async: N and poll: 0: the job file goes down with the host, "
+         "so no async_status can reap it, and a reboot that fails or never happens leaves the play green.",
+         "Use ansible.builtin.reboot (reboot_timeout, test_command), which waits for the host to come back and "
+         "fails the play when it does not."),
     Rule("register-overwritten", "RegisterOverwritten", "The launch's register is overwritten before the reap.",
          "Another task registers the same variable before the reap reads it, so this job's id is lost and its "
          "failure unseen (a skipped task overwrites its register too).",

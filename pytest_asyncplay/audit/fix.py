@@ -158,23 +158,10 @@ def budget(async_timeout: int) -> tuple[int, int]:
     return math.ceil(async_timeout / delay) + 1, delay
 
 
-REBOOTS = re.compile(r"\b(reboot|shutdown|poweroff|halt)\b|systemctl\s+(reboot|poweroff|halt|kexec)|\binit\s+[06]\b")
-"""A command that takes the host down: its job file goes with it, so no ``async_status`` can reap it."""
-
-
-def _command_text(task: AsyncTask) -> str:
-    args = task.args
-    values = [args.get(k) for k in ("_raw_params", "cmd", "argv")] if isinstance(args, dict) else [args]
-    return " ".join(str(v) for v in values if v is not None)
-
-
 def _unreaped_edits(node: _Node, task: AsyncTask, taken: set[str]) -> tuple[list[Edit], str]:
     """The lines that reap ``task``, or no edits and why not."""
     if not isinstance(task.async_timeout, int):
         return [], f"its async: is templated ({task.async_timeout!r}), so no retries can be sized to it"
-    if task.short_action in ("shell", "command", "raw", "script") and REBOOTS.search(_command_text(task)):
-        return [], ("its command takes the host down, and the job file with it, so no async_status can reap it: "
-                    "use ansible.builtin.reboot (reboot_timeout, test_command), which waits for the host to come back")
     if task.phase == "handlers" or task.section == "handlers":
         return [], ("it is a handler, which runs only when notified: add a handler after it that reaps the job "
                     "and listens to the same notification")

@@ -52,7 +52,7 @@ from typing import Any, Literal, Optional
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
 from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Program, ReapModule, explore
 from pytest_asyncplay.audit.hostpath import Path as HostPath
-from pytest_asyncplay.audit.taskargs import possible_values, short_action, templated
+from pytest_asyncplay.audit.taskargs import possible_values, short_action, takes_host_down, templated
 
 __all__ = [
     "FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "ReapModule", "TaskVerdict", "analyze", "distinct", "lint",
@@ -62,6 +62,7 @@ FindingKind = Literal[
     "error",
     "not-analysed",
     "unreaped",
+    "reboot-by-async",
     "register-overwritten",
     "reap-no-until",
     "reap-ignores-errors",
@@ -81,6 +82,7 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
     "error",
     "not-analysed",
     "unreaped",
+    "reboot-by-async",
     "register-overwritten",
     "reap-wrong-job",
     "reap-cleanup-only",
@@ -432,6 +434,14 @@ class _Analysis:
         return None
 
     def unreaped(self, launch: AsyncTask, candidates: Sequence[Task], path: HostPath) -> Finding:
+        if takes_host_down(launch.action, launch.args):
+            return Finding(
+                "reboot-by-async", launch,
+                f"reboot-by-async: {self.label(launch)} takes its host down in a fire-and-forget job: the job "
+                "file goes down with the host, so no async_status can reap it, and a reboot that never happens "
+                "(or fails) leaves the play green",
+                hint="Use ansible.builtin.reboot (reboot_timeout, test_command), which reboots, waits for the host "
+                "to come back and fails the play when it does not.")
         message = f"unreaped: {self.label(launch)} starts a job that no async_status reaps"
         end = next((e for e in path.events if e.kind == "end"), None)
         reap = candidates[0] if candidates else None

@@ -50,6 +50,22 @@ def short_action(action: str) -> str:
     return action
 
 
+TAKES_HOST_DOWN = re.compile(
+    r"(?<![\w.-])(reboot|shutdown|poweroff|halt)(?![\w.-])|\bsystemctl\s+(reboot|poweroff|halt|kexec)\b"
+    r"|(?<![\w.-])init\s+[06]\b")
+"""A command that reboots or shuts the host down (``reboot``, ``shutdown -r``, ``systemctl reboot``...)."""
+COMMAND_MODULES = frozenset({"shell", "command", "raw", "script"})
+
+
+def takes_host_down(action: str, args: Mapping[str, Any]) -> bool:
+    """Whether a ``shell``/``command``/``raw`` task's literal command takes its host down: the job file of a
+    fire-and-forget reboot goes down with the host, so no ``async_status`` can reap it."""
+    if short_action(action) not in COMMAND_MODULES or not isinstance(args, Mapping):
+        return False
+    text = " ".join(str(args[k]) for k in ("_raw_params", "cmd", "argv") if args.get(k) is not None)
+    return bool(TAKES_HOST_DOWN.search(text))
+
+
 def templated(value: object) -> bool:
     """Whether ``value`` is a string holding a Jinja expression or statement."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)

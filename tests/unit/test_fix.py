@@ -152,7 +152,7 @@ def test_two_launches_of_one_name_register_two_variables(tmp_path):
 
 @pytest.mark.parametrize(("task", "why"), [
     ("      ansible.builtin.shell: sleep 2 && shutdown -r now\n      async: 1\n      poll: 0\n",
-     "takes the host down"),
+     "the fix depends on what the author meant; Use ansible.builtin.reboot"),  # its own kind: reboot-by-async
     ("      ansible.builtin.command: make\n      async: \"{{ budget }}\"\n      poll: 0\n", "async: is templated"),
     ("      ansible.builtin.command: make\n      async: 60\n      poll: 0\n      register: out\n"
      "    - ansible.builtin.command: other\n      register: out\n", "registers out again"),
