@@ -730,8 +730,8 @@ th,td{border:1px solid #d5d8dd;padding:2px 6px;text-align:left;vertical-align:to
 th{background:#f1f3f6} td.num{text-align:right} td.code{font-family:"DejaVu Sans Mono",monospace;font-size:11px}
 caption{text-align:left;font-weight:600;padding:4px 0}
 .verdicts td:first-child{font-family:"DejaVu Sans Mono",monospace;font-size:11px} a.back{font-size:12px;font-weight:400}
-.verdicts tr.v-swallowed td:last-child{background:#fde2e1;font-weight:600}
-.verdicts tr.v-not-proven td:last-child{background:#fff3cd}
+.verdicts td.word{font-weight:600;white-space:nowrap}
+.verdicts tr.v-swallowed td.word{background:#fde2e1} .verdicts tr.v-not-proven td.word{background:#fff3cd}
 td.code{overflow-wrap:anywhere} table.ledger{width:max-content} .ledger td{white-space:nowrap}
 .ledger td:last-child{white-space:normal;min-width:24em;max-width:44em}
 .noplay{color:#4a4f57;font-style:italic}
@@ -837,11 +837,14 @@ def _verdict_table(sections: Sequence[Section]) -> str:
     for i in order:
         section = sections[i]
         head = section.verdict.strip().splitlines()[0] if section.verdict.strip() else "-"
-        word = head.split(":", 1)[0].strip().lower().replace(" ", "-")
+        said, _, why = head.partition(": ")
+        word = said.strip().lower().replace(" ", "-")
+        why = why.strip()
+        why = why if len(why) <= 140 else why[:139].rstrip() + "\u2026"  # its start: what happened, not the job file
         rows.append(f'<tr class="v-{_e(word)}"><td><a href="#part-{i + 1}">{_e(section.title)}</a></td>'
-                    f"<td>{_e(_brief(head, 160))}</td></tr>")
+                    f'<td class="word">{_e(said.strip())}</td><td>{_e(why)}</td></tr>')
     return ('<table id="verdicts" class="verdicts"><caption>Verdicts: what failed silently first; '
-            "each row links to its plays</caption><tr><th>item</th><th>verdict</th></tr>"
+            "each row links to its plays</caption><tr><th>item</th><th>verdict</th><th>why</th></tr>"
             + "".join(rows) + "</table>")
 
 
