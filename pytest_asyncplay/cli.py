@@ -408,7 +408,7 @@ def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_
 
     report = plan_fixes(run.findings(), base=run.base)
     if args.diff:
-        for change in report.files:
+        for change in report.files + report.suggested:
             sys.stdout.write(change.diff(run.base))
         for line in [d.replace(": fixed", ": would be fixed") for change in report.files for d in change.done]:
             print(f"asyncplay lint --diff: {line}", file=sys.stderr)

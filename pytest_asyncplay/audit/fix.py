@@ -29,6 +29,7 @@ import yaml
 
 from .discover import AsyncTask, display_path
 from .lint import Finding
+from .taskargs import COMMAND_MODULES, short_action
 
 FIXABLE = ("unreaped", "reap-no-until", "reap-cleanup-only")
 """The finding kinds ``--fix`` writes a change for."""
@@ -38,10 +39,11 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass
 class Edit:
-    """Lines to insert before line ``before`` (0-based) of a file."""
+    """Lines to insert before line ``before`` (0-based) of a file, in place of the ``remove`` lines there."""
 
     before: int
     lines: list[str]
+    remove: int = 0
 
 
 @dataclass
@@ -69,10 +71,12 @@ class FileFix:
 
 @dataclass
 class FixReport:
-    """Every file ``plan_fixes`` would change, and what it said of the findings it left alone."""
+    """Every file ``plan_fixes`` would change, what it said of the findings it left alone, and the changes it
+    only suggests (``--diff`` shows them, ``--fix`` never writes them: ``reboot-by-async``)."""
 
     files: list[FileFix] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
+    suggested: list[FileFix] = field(default_factory=list)
 
 
 class _Node:
@@ -261,13 +265,39 @@ def _cleanup_edits(node: _Node, finding: Finding, taken: set[str]) -> tuple[list
     return [Edit(at, lines)], ""
 
 
+def _reboot_edits(node: _Node, task: AsyncTask) -> list[Edit]:
+    """``ansible.builtin.reboot`` in place of a fire-and-forget reboot's command, ``async:`` and ``poll:`` (the
+    task's other keys stay); no edits when a key to replace shares a line with another."""
+    where = node.task_at(task.line)
+    if where is None:
+        return []
+    mapping, _ = where
+    spans: dict[str, tuple[int, int]] = {}
+    for key, value in mapping.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        name = key.value if key.value in ("async", "poll", "args") else (
+            "module" if short_action(key.value) in COMMAND_MODULES else "")
+        if name:
+            if key.start_mark.line == mapping.start_mark.line:  # on the "- " line: cannot be cut out alone
+                return []
+            spans[name] = (key.start_mark.line, _end_line(value))
+    if "module" not in spans:
+        return []
+    column = " " * mapping.start_mark.column
+    reboot = [f"{column}ansible.builtin.reboot:\n", f"{column}  reboot_timeout: 600\n",
+              f"{column}  test_command: uptime\n"]
+    start, end = spans.pop("module")
+    return [Edit(start, reboot, end - start)] + [Edit(a, [], b - a) for a, b in spans.values()]
+
+
 def apply_edits(text: str, edits: Iterable[Edit]) -> str:
     """``text`` with every edit's lines inserted (edits at the same line in the order given)."""
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     for _, edit in sorted(enumerate(edits), key=lambda pair: (pair[1].before, pair[0]), reverse=True):
-        lines[edit.before:edit.before] = edit.lines  # from the end, so earlier lines keep their numbers
+        lines[edit.before:edit.before + edit.remove] = edit.lines  # from the end: earlier lines keep their numbers
     return "".join(lines)
 
 
@@ -282,6 +312,16 @@ def plan_fixes(findings: Sequence[Finding], base: Optional[Path] = None) -> FixR
     by_file: dict[Path, list[tuple[Finding, str]]] = {}
     for finding in findings:
         task = finding.task
+        if finding.kind == "reboot-by-async" and task is not None:
+            text = Path(task.file).read_text(encoding="utf-8")
+            suggestion = _reboot_edits(_Node(text), task)
+            if suggestion:
+                report.suggested.append(FileFix(Path(task.file), text, apply_edits(text, suggestion),
+                                                [f"{finding.kind} ({where(task)}): suggested"]))
+            report.left_alone.append(f"{finding.kind} ({where(task)}): left alone, what waits after the reboot is "
+                                     "the author's to decide" + ("; --diff shows ansible.builtin.reboot in its place"
+                                                                 if suggestion else "") + "; " + finding.hint)
+            continue
         if finding.kind not in FIXABLE or task is None:
             at = f" ({where(task)})" if task is not None else ""
             report.left_alone.append(f"{finding.kind}{at}: left alone, the fix depends on what the author "

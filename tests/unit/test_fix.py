@@ -151,8 +151,6 @@ def test_two_launches_of_one_name_register_two_variables(tmp_path):
 
 
 @pytest.mark.parametrize(("task", "why"), [
-    ("      ansible.builtin.shell: sleep 2 && shutdown -r now\n      async: 1\n      poll: 0\n",
-     "the fix depends on what the author meant; Use ansible.builtin.reboot"),  # its own kind: reboot-by-async
     ("      ansible.builtin.command: make\n      async: \"{{ budget }}\"\n      poll: 0\n", "async: is templated"),
     ("      ansible.builtin.command: make\n      async: 60\n      poll: 0\n      register: out\n"
      "    - ansible.builtin.command: other\n      register: out\n", "registers out again"),
@@ -163,6 +161,24 @@ def test_what_cannot_be_fixed_safely_is_left_alone_with_its_reason(tmp_path, tas
     assert report.files == [] and len(report.left_alone) == 1
     assert why in report.left_alone[0] and "left alone" in report.left_alone[0], report.left_alone
     assert path.read_text() == "- hosts: all\n  tasks:\n    - name: launch\n" + task
+
+
+def test_a_fire_and_forget_reboot_is_never_written_and_its_replacement_only_shown(tmp_path):
+    """reboot-by-async: no async_status can reap a job whose host goes down; --diff shows ansible.builtin.reboot
+    in place of the command, async and poll (the task's other keys stay), --fix writes nothing."""
+    text = ("- hosts: all\n  tasks:\n    - name: reboot now\n      ansible.builtin.shell: sleep 2 && shutdown -r now\n"
+            "      async: 1\n      poll: 0\n      become: true\n")
+    path = write(tmp_path, text)
+    report = plan_fixes(lint(tmp_path))
+    assert report.files == [] and len(report.left_alone) == 1
+    assert "reboot-by-async (" in report.left_alone[0] and "what waits after the reboot" in report.left_alone[0]
+    (shown,) = report.suggested
+    assert shown.after == ("- hosts: all\n  tasks:\n    - name: reboot now\n      ansible.builtin.reboot:\n"
+                           "        reboot_timeout: 600\n        test_command: uptime\n      become: true\n")
+    assert path.read_text() == text
+    first_key = "- hosts: all\n  tasks:\n    - ansible.builtin.shell: shutdown -r now\n      async: 1\n      poll: 0\n"
+    write(tmp_path, first_key)
+    assert plan_fixes(lint(tmp_path)).suggested == []  # the command on the "- " line: nothing shown, said so
 
 
 def test_a_launch_in_a_handler_is_left_alone(tmp_path):
