@@ -133,3 +133,20 @@ def test_ansible_lint_fix_writes_the_reap_asyncplay_lint_fix_writes(tmp_path: Pa
     original = (ROOT / "example_playbooks" / "reap_ignores_errors.yml").read_text()
     ansible_lint(theirs, "--fix", RULE_ID, "reap_ignores_errors.yml")  # its fix is the author's: not written
     assert (theirs / "reap_ignores_errors.yml").read_text().lstrip("-\n") == original.lstrip("-\n")
+
+
+def test_on_files_in_ansible_lints_own_style_the_two_fixes_are_the_same_bytes(tmp_path: Path) -> None:
+    """A file that already starts with ``---`` leaves ansible-lint's formatter nothing of its own to change."""
+    names = ["cleanup_only.yml", "unreaped.yml"]  # reap-cleanup-only, and two unreaped launches
+    ours_copy, theirs = tmp_path / "asyncplay", tmp_path / "ansible-lint"
+    for copy in (ours_copy, theirs):
+        copy.mkdir()
+        for name in names:
+            shutil.copy(ROOT / "tests" / "corpus" / name, copy / name)
+    subprocess.run([sys.executable, "-m", "pytest_asyncplay", "lint", "--fix", "."], cwd=ours_copy,
+                   capture_output=True, text=True, timeout=120, check=False)
+    ansible_lint(theirs, "--fix", RULE_ID, *names)
+    for name in names:
+        fixed = (ours_copy / name).read_bytes()
+        assert fixed != (ROOT / "tests" / "corpus" / name).read_bytes(), name  # something was fixed
+        assert (theirs / name).read_bytes() == fixed, name
