@@ -403,7 +403,8 @@ def lint_main(args: argparse.Namespace) -> int:
 
 def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_modules: Sequence[ReapModule]) -> int:
     """``asyncplay lint --fix`` / ``--diff``: 0 when nothing fails after the fix (or, with ``--diff``, would not),
-    1 when a finding still fails. A file whose fix does not make its launches pass the lint is put back."""
+    1 when a finding still fails. A file whose fix does not make its launches pass the lint is put back, and the
+    whole change when it makes a launch that passed before fail."""
     from .audit.fix import plan_fixes
 
     report = plan_fixes(run.findings(), base=run.base)
@@ -430,13 +431,23 @@ def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_
             put_back = True
             print(f"asyncplay lint --fix: {display(change.path, run.base)}: put back, after the fix the lint "
                   f"still does not pass {'; '.join(wrong)}; fix it by hand (the hint says how)", file=sys.stderr)
-            continue
-        for line in change.done:
+    if put_back:
+        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+    ok_before = {(v.task.file.resolve(), v.task.node_name) for v in run.verdicts if v.ok}
+    worse = sorted({f'"{v.task.node_name}" ({display(v.task.file, run.base)})' for v in again.verdicts
+                    if not v.ok and (v.task.file.resolve(), v.task.node_name) in ok_before})
+    if worse:  # a reap added in one file changed how another launch's run goes: the change as a whole goes
+        kept = [c for c in report.files if c.path.read_text(encoding="utf-8") == c.after]
+        for change in kept:
+            change.path.write_text(change.before, encoding="utf-8")
+        print(f"asyncplay lint --fix: put back {len(kept)} file(s): the fix made {', '.join(worse)} fail the lint, "
+              "which passed before; fix by hand (the hints say how)", file=sys.stderr)
+        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+    else:
+        for line in [d for c in report.files if c.path.read_text(encoding="utf-8") == c.after for d in c.done]:
             print(f"asyncplay lint --fix: {line}", file=sys.stderr)
     for line in report.left_alone:
         print(f"asyncplay lint --fix: {line}", file=sys.stderr)
-    if put_back:
-        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
     sys.stdout.write(lint_text(again))
     return 0 if again.passed else 1
 

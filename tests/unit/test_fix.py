@@ -219,3 +219,26 @@ def test_the_command_fixes_a_copy_of_the_examples_and_leaves_the_ignored_errors_
                                                                       .decode().splitlines())
     again = asyncplay("--fix")
     assert (copy / "fire_and_forget_unreaped.yml").read_text() == after and ": fixed" not in again.stderr
+
+
+def test_a_change_that_makes_another_launch_fail_is_put_back_whole(tmp_path, monkeypatch, capsys):
+    """The command's last guard: whatever the plan wrote, a launch that passed before and fails after means
+    the whole change goes back (here a plan that, wrongly, adds ignore_errors to a sound reap)."""
+    from pytest_asyncplay import cli
+    from pytest_asyncplay.audit import fix as fix_module
+    from pytest_asyncplay.audit.fix import FileFix, FixReport
+
+    sound = ("- hosts: all\n  tasks:\n    - name: build\n      ansible.builtin.command: make\n      async: 60\n"
+             "      poll: 0\n      register: build\n    - name: wait for build\n      ansible.builtin.async_status:\n"
+             '        jid: "{{ build.ansible_job_id }}"\n      register: built\n      until: built.finished\n'
+             "      retries: 61\n      delay: 1\n")
+    path = write(tmp_path, sound)
+    broken = sound + "      ignore_errors: true\n"
+    monkeypatch.setattr(fix_module, "plan_fixes", lambda findings, base=None: FixReport(
+        files=[FileFix(path, sound, broken, ["unreaped (site.yml:3): fixed"], [])]))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["lint", "--fix", "."]) == 0  # passes: the change was put back
+    assert path.read_text() == sound
+    err = capsys.readouterr().err
+    assert 'put back 1 file(s): the fix made "build" (site.yml) fail the lint, which passed before' in err
+    assert ": fixed" not in err
