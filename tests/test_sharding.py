@@ -215,7 +215,7 @@ def test_two_shards_merge_into_the_unsharded_reports(tmp_path: Path) -> None:
     print(f"the three sessions took {time.monotonic() - started:.0f}s side by side")
     assert [procs[n].returncode for n in runs] == [1, 0, 1], outputs  # the unreaped job is swallowed
 
-    # every item ran in exactly one shard, each playbook in one shard only, played there once (parallel probes:
+    # every item ran in exactly one shard, each playbook in one shard only, played there in one play (parallel probes:
     # its clean host and every probe host in one play)
     full, one, two = (junit_cases(tmp_path / f"{n}.xml") for n in runs)
     assert not set(one) & set(two) and {**one, **two} == full and len(full) == 4
@@ -224,7 +224,9 @@ def test_two_shards_merge_into_the_unsharded_reports(tmp_path: Path) -> None:
     for name, playbooks in (("shard-1", ["parallel_jobs.yml"]), ("shard-2", ["fire_and_forget_unreaped.yml"])):
         log = (tmp_path / f"{name}.log").read_text()
         plays = re.findall(r"play (\S+) starts on ", log)
-        assert plays == playbooks, (name, plays)
+        # the shard's playbook, played first as one play of all its probes; a probe replayed alone after it (a
+        # loaded machine held its look back, or its fault landed late) plays that playbook again, nothing else
+        assert plays[:1] == playbooks and set(plays) == set(playbooks), (name, plays)
 
     completed = subprocess.run(
         [sys.executable, "-m", "pytest_asyncplay", "merge-reports", str(tmp_path / "merged"),
