@@ -541,6 +541,20 @@ def bench_faults(pool: HostPool, runs: int) -> dict[str, Any]:
     return results
 
 
+def busy_processes(count: int) -> list[subprocess.Popen[bytes]]:
+    """``count`` processes spinning on the CPU; each spins only while this process lives, so a bench stopped by
+    a signal leaves no load behind."""
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
+    return [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Kill and reap ``processes``."""
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
 def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[str, Any]:
     """How often each job fault gives the outcome it promises: ``runs`` plays on ``hosts`` hosts at once,
     with ``load`` busy processes on the CPUs."""
@@ -554,9 +568,7 @@ def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[s
     }
     targets = pool.start([f"stress{i}" for i in range(1, hosts + 1)])  # jobs launch at once on every host
     runner = PlaybookRunner(targets, workdir=Path(tempfile.mkdtemp(prefix="bench-stress-")))
-    # each busy process spins only while this process lives: a bench stopped by a signal leaves no load behind
-    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
-    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(load)]
+    busy = busy_processes(load)
     results: dict[str, Any] = {"load_processes": load, "hosts": hosts}
     try:
         for name, (make, extra, promised) in cases.items():
@@ -579,9 +591,7 @@ def bench_stress(pool: HostPool, runs: int, load: int, hosts: int = 4) -> dict[s
                              "moment_to_effect_s": summary(took) if took else None,
                              **({"froze_the_runner": froze_runner} if name.startswith("slow") else {})}
     finally:
-        for process in busy:
-            process.kill()
-            process.wait()
+        stop_processes(busy)
         pool.remove(targets)
     return results
 
@@ -595,8 +605,7 @@ def bench_resets(pool: HostPool, runs: int, load: int, hosts: int = 1) -> dict[s
     playbook = ROOT / "example_playbooks" / "keep_alive.yml"
     targets = pool.start([f"reset{i}" for i in range(1, hosts + 1)])
     runner = PlaybookRunner(targets, workdir=Path(tempfile.mkdtemp(prefix="bench-resets-")))
-    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass"
-    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(load)]
+    busy = busy_processes(load)
     passed, applied, records, took = 0, 0, 0, []
     try:
         for _ in range(runs):
@@ -608,9 +617,7 @@ def bench_resets(pool: HostPool, runs: int, load: int, hosts: int = 1) -> dict[s
             applied += sum(r.applied for r in result.faults)
             took += [r.took for r in result.faults if r.applied and r.took is not None]
     finally:
-        for process in busy:
-            process.kill()
-            process.wait()
+        stop_processes(busy)
         pool.remove(targets)
     return {"load_processes": load, "plays": runs, "plays_ok": passed, "hosts_per_play": hosts,
             "fault_records": records, "faults_applied": applied,
