@@ -121,24 +121,58 @@ def test_a_job_file_that_says_nothing_is_unknown_and_refused(asyncplay, tmp_path
         assert_no_swallowed_failures(result)
 
 
+FROZEN_WATCHDOG = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: short job
+      ansible.builtin.shell: while [ ! -e {go} ]; do sleep 0.1; done; exit 1
+      async: 30
+      poll: 0
+      register: job
+    - name: hold its watchdog frozen while the job still runs
+      ansible.builtin.shell: {hold}
+    - name: let the job end
+      ansible.builtin.file:
+        path: {go}
+        state: touch
+    - name: wait for the job to end
+      ansible.builtin.wait_for:
+        path: "{{{{ job.results_file }}}}"
+        search_regex: '"rc"'
+        timeout: 30
+    - name: set its job file back to started
+      ansible.builtin.shell: {write} > {{{{ job.results_file }}}}
+"""
+#: The job's watchdog: of the processes whose argv holds the jid's prefix, the one that does not lead its
+#: process group (the runner does; grep -z: argv is NUL-separated; field 5 of /proc/PID/stat is the group).
+WATCHDOG = ("for p in $(grep -l -z -x -F {jid} /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do "
+            "[ \"$(cut -d' ' -f5 /proc/$p/stat 2>/dev/null)\" != \"$p\" ] && echo $p; done")
+
+
 def test_a_finished_job_whose_file_is_set_back_to_started_is_not_alive(asyncplay, asyncplay_hosts, tmp_path):
-    """The watchdog outlives its runner (it sleeps out its 5 s step; here it is held frozen): no process of a
-    running job, so a file that still says "started" is a vanished job, never a running one."""
+    """The watchdog outlives its runner (it sleeps out its 5 s step; here it is held frozen from while the job
+    still runs, so it is there whatever the machine's load): no process of a running job, so a file that still
+    says "started" is a vanished job, never a running one."""
     playbook = tmp_path / "site.yml"
-    started = writes('{"started": 1, "finished": 0}')
-    # the watchdog frozen mid-step, so it is certainly there when the file is read (grep -z: argv is NUL-separated)
-    hold = ("kill -STOP $(grep -l -z -x -F {{ job.ansible_job_id.split('.')[0] }} /proc/[0-9]*/cmdline 2>/dev/null "
-            "| cut -d/ -f3) 2>/dev/null;")
-    playbook.write_text(OVERWRITE.format(write=f"{hold} {started}"))
+    go = f"/tmp/asyncplay-go-{tmp_path.name}"
+    watchdog = WATCHDOG.format(jid="{{ job.ansible_job_id.split('.')[0] }}")
+    # a launcher process may be exiting as kill runs (kill then fails): what was held is counted below
+    playbook.write_text(FROZEN_WATCHDOG.format(go=go, hold=f"kill -STOP $({watchdog}) 2>/dev/null; true",
+                                               write=writes('{"started": 1, "finished": 0}')))
     result = asyncplay.run(playbook)
+    assert_play_ok(result)
     job = result.job("short job")
-    frozen = asyncplay_hosts[0].exec(  # the job's processes that are stopped (grep's own argv has the jid: gone)
-        f"for p in $(grep -l -z -x -F {job.jid.split('.')[0]} /proc/[0-9]*/cmdline | cut -d/ -f3); do "
+    frozen = asyncplay_hosts[0].exec(  # the watchdog, stopped (grep's own argv has the jid: it is gone by then)
+        f"for p in $({WATCHDOG.format(jid=job.jid.split('.')[0])}); do "
         "grep -qs '^State:.*stopped' /proc/$p/status && echo $p; done")[1]
-    assert frozen.split(), "the watchdog was not held: this run does not test what it is about"
-    assert job.outcome == "vanished", job.evidence()
-    with pytest.raises(AssertionError, match=r"^1 job failure\(s\) were swallowed"):
-        assert_no_swallowed_failures(result)
+    try:
+        assert frozen.split(), "the watchdog was not held: this run does not test what it is about"
+        assert job.outcome == "vanished", job.evidence()
+        with pytest.raises(AssertionError, match=r"^1 job failure\(s\) were swallowed"):
+            assert_no_swallowed_failures(result)
+    finally:
+        asyncplay_hosts[0].exec(f"kill -9 {' '.join(frozen.split()) or '-0 $$'}; rm -f {go}")
 
 
 @pytest.mark.asyncplay(fresh=True)  # the relay dies for good: never hand these hosts to another test
