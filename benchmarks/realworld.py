@@ -5,14 +5,17 @@
 
 Each repo folder's ``EXPECTED.yml`` holds the verdict a careful reader gave every fire-and-forget launch
 (``ok``, a list of finding kinds, ``never-runs`` or ``not-analysable``) and its ``half``: ``development``
-(mechanisms are fixed against it), ``held-out`` (scored, never tuned on) or none (the first corpus). The
-lint runs at each folder as at a repo root, exactly as ``pytest --asyncplay-lint .`` does there.
+(mechanisms are fixed against it), ``held-out`` (scored, never tuned on) or none (the first corpus), and,
+when the reader judged with a given ansible-core (``ansible_core: "2.13"``), that version. The lint runs at
+each folder as at a repo root, exactly as ``pytest --asyncplay-lint .`` does there (with ini
+``asyncplay_ansible_core`` set to that version, when there is one).
 
 A verdict is right when its class is: ``surfaced`` (the lint passes the launch and the truth is ok),
-``swallowed`` (a finding that swallows, and the truth is a list of kinds), ``never-runs`` (no item and a
-note saying so). ``false_surfaced`` counts the worst error (the lint passes a launch whose failure is
-swallowed), ``false_alarms`` a swallowing finding on a launch whose failure surfaces, ``not_analysed``
-the lint saying it cannot tell. ``decided_right`` is right over the launches the lint decided.
+``swallowed`` (a finding that swallows, and the truth is a list of kinds), ``never-runs`` (a
+``never-runs`` finding, or no item and a note saying so). ``false_surfaced`` counts the worst error (the
+lint passes a launch whose failure is swallowed), ``false_alarms`` a swallowing finding on a launch whose
+failure surfaces, ``not_analysed`` the lint saying it cannot tell. ``decided_right`` is right over the
+launches the lint decided.
 """
 
 from __future__ import annotations
@@ -40,10 +43,14 @@ def truth_class(verdict: Any) -> str:
     return "swallowed"
 
 
-def lint_classes(repo: Path) -> tuple[dict[str, set[str]], list[str]]:
-    """The lint's class for each launch ``file:line`` (a set: one per playbook that plays it), and its notes."""
+def lint_classes(repo: Path, ansible_core: str | None = None) -> tuple[dict[str, set[str]], list[str]]:
+    """The lint's class for each launch ``file:line`` (a set: one per playbook that plays it), and its notes;
+    judged by the rules of ``ansible_core`` (the version the reader judged with) or the installed one."""
     from pytest_asyncplay.audit import analyze, discover
     from pytest_asyncplay.audit.lint import SEVERITY
+    from pytest_asyncplay.versions import parse_core_version
+
+    core = parse_core_version(ansible_core) if ansible_core else None
 
     classes: dict[str, set[str]] = {}
     notes: list[str] = []
@@ -53,15 +60,16 @@ def lint_classes(repo: Path) -> tuple[dict[str, set[str]], list[str]]:
             for task in playbook.tasks:
                 classes.setdefault(f"{task.file.relative_to(repo)}:{task.line}", set()).add("not-analysed")
             continue
-        for verdict in analyze([playbook]):
+        for verdict in analyze([playbook], ansible_core=core):
             severities = {SEVERITY[f.kind] for f in verdict.findings}
-            cls = "swallowed" if "swallows" in severities else "not-analysed" if "unknown" in severities else "surfaced"
+            cls = ("swallowed" if "swallows" in severities else "not-analysed" if "unknown" in severities
+                   else "never-runs" if any(f.kind == "never-runs" for f in verdict.findings) else "surfaced")
             classes.setdefault(f"{verdict.task.file.relative_to(repo)}:{verdict.task.line}", set()).add(cls)
     return classes, notes
 
 
 def worst(classes: set[str]) -> str:
-    for cls in ("swallowed", "not-analysed", "surfaced"):
+    for cls in ("swallowed", "not-analysed", "surfaced", "never-runs"):
         if cls in classes:
             return cls
     return "missing"
@@ -76,7 +84,7 @@ def score(half: str | None, show: bool) -> dict[str, Any]:
         if expected.get("half") != half:
             continue
         repos += 1
-        classes, notes = lint_classes(repo)
+        classes, notes = lint_classes(repo, expected.get("ansible_core"))
         for launch in expected["launches"]:
             want = truth_class(launch["verdict"])
             where = launch["where"]

@@ -20,17 +20,18 @@ from typing import Any, Optional
 
 from .audit.discover import Playbook, discover, is_playbook_candidate, load_yaml
 from .audit.fix import FIXABLE
-from .audit.hostpath import ReapModule, parse_reap_modules
-from .audit.lint import Finding, TaskVerdict, analyze, distinct
+from .audit.hostpath import parse_reap_modules
+from .audit.lint import DEFAULT_RULES, Finding, Rules, TaskVerdict, distinct
 from .audit.report import merge_junit, merge_reports, write_reports
 from .audit.walker import is_play
 from .errors import CommandLineError, PlaybookSyntaxError, ReportMergeError
 from .sarif import below, finding_location, lint_sarif, sarif_text, tool_version
+from .versions import parse_core_version
 
 __all__ = ["LINT_SCHEMA", "CommandLineError", "LintRun", "lint_document", "lint_junit", "main", "run_lint"]
 
 USAGE = """asyncplay lint [PATH ...] [--format text|json|sarif|junit] [--output FILE] [--strict] [--roles-path PATHS]
-                      [--reap-module MODULE:ARG]
+                      [--reap-module MODULE:ARG] [--ansible-core X.Y]
                       [--context DIR] [--fix | --diff]
        asyncplay image [BASE]
        asyncplay merge-reports OUT REPORT... [--junitxml PATH] [--allow-missing]"""
@@ -129,10 +130,10 @@ def _signature(verdict: TaskVerdict) -> tuple[str, ...]:
     return tuple(sorted(f.kind for f in verdict.findings))
 
 
-def _verdicts(playbooks: Sequence[Playbook], reap_modules: Sequence[ReapModule] = ()) -> list[TaskVerdict]:
+def _verdicts(playbooks: Sequence[Playbook], rules: Rules = DEFAULT_RULES) -> list[TaskVerdict]:
     """Each playbook's verdicts; a task of an imported playbook is listed again under the importer only when
     the importer judges it otherwise (as the pytest items do)."""
-    judged = [(pb, analyze([pb], reap_modules=reap_modules)) for pb in playbooks if pb.error is None]
+    judged = [(pb, rules.analyze([pb])) for pb in playbooks if pb.error is None]
     own = {(v.task.file, v.task.line): _signature(v)
            for pb, verdicts in judged if pb.kind == "playbook" for v in verdicts if v.task.file == pb.path}
     return [v for pb, verdicts in judged for v in verdicts
@@ -151,7 +152,7 @@ def _within(path: Path, selected: Sequence[Path]) -> bool:
 
 def run_lint(paths: Sequence[str], roles_path: Sequence[str] = (), strict: bool = False,
              context: Optional[str] = None, cwd: Optional[Path] = None,
-             reap_modules: Sequence[ReapModule] = ()) -> LintRun:
+             rules: Rules = DEFAULT_RULES) -> LintRun:
     """Lint ``paths`` as ``pytest --asyncplay-lint`` would (``CommandLineError`` for a path that does not exist).
 
     Folders are searched; a file named is linted when it is a playbook or a task file (a role's task file as
@@ -179,14 +180,14 @@ def run_lint(paths: Sequence[str], roles_path: Sequence[str] = (), strict: bool 
         run.context = root
         selected = [Path(os.path.realpath(p)) for p in given]
         run.playbooks = discover([root], roles_path)
-        run.verdicts = [v for v in _verdicts(run.playbooks, reap_modules) if _touches(v, selected)]
+        run.verdicts = [v for v in _verdicts(run.playbooks, rules) if _touches(v, selected)]
         run.broken = [_broken(pb) for pb in run.playbooks if pb.error is not None
                       and (_within(pb.path, selected) or _within(finding_location(_broken(pb))[0], selected))]
     else:
         targets = [p for p in given if p.is_dir() or _lintable(p)]
         run.skipped = [p for p in given if p not in targets]
         run.playbooks = discover(targets, roles_path) if targets else []
-        run.verdicts = _verdicts(run.playbooks, reap_modules)
+        run.verdicts = _verdicts(run.playbooks, rules)
         run.broken = [_broken(pb) for pb in run.playbooks if pb.error is not None]
     run.notes = list(dict.fromkeys(n for pb in run.playbooks for n in pb.notes))
     return run
@@ -331,6 +332,10 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--reap-module", metavar="MODULE:ARG", action="append", default=[],
                       help="a module that reaps a job like async_status, and its job-id argument (repeatable; "
                            "as ini asyncplay_reap_modules)")
+    lint.add_argument("--ansible-core", metavar="X.Y", default=None,
+                      help="judge by the templating rules of this ansible-core (e.g. 2.15: up to 2.18 a test "
+                           "such as 'is none' on an undefined value is false, from 2.19 it fails the task); "
+                           "default: the installed one, as ini asyncplay_ansible_core")
     lint.add_argument("--context", metavar="DIR", default=None,
                       help="discover all of DIR (the repository) and report only what touches the PATHs: the "
                            "tasks they launch, the playbooks they are, the reaps they hold (pre-commit's mode)")
@@ -380,9 +385,15 @@ def lint_main(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CommandLineError(f"--reap-module: {exc}", "give the module's name and its job-id argument, "
                                    "e.g. --reap-module my_ns.my_coll.async_wait:jid") from exc
-        run = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+        try:
+            core = parse_core_version(args.ansible_core) if args.ansible_core else None
+        except ValueError as exc:
+            raise CommandLineError(f"--ansible-core {args.ansible_core}: {exc}", "give a version such as 2.15 "
+                                   "(the ansible-core the playbooks are run with).") from exc
+        rules = Rules(reap_modules, core)
+        run = run_lint(args.paths, roles, strict=args.strict, context=args.context, rules=rules)
         if args.fix or args.diff:
-            return fix_main(run, args, roles, reap_modules)
+            return fix_main(run, args, roles, rules)
         text = render(run, args.format)
         if args.output:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -401,7 +412,7 @@ def lint_main(args: argparse.Namespace) -> int:
     return 0 if run.passed else 1
 
 
-def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_modules: Sequence[ReapModule]) -> int:
+def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], rules: Rules) -> int:
     """``asyncplay lint --fix`` / ``--diff``: 0 when nothing fails after the fix (or, with ``--diff``, would not),
     1 when a finding still fails. A file whose fix does not make its launches pass the lint is put back, and the
     whole change when it makes a launch that passed before fail."""
@@ -419,7 +430,7 @@ def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_
             else 1
     for change in report.files:
         change.path.write_text(change.after, encoding="utf-8")
-    again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+    again = run_lint(args.paths, roles, strict=args.strict, context=args.context, rules=rules)
     verdicts = {(v.task.file.resolve(), v.task.line): v for v in again.verdicts}
     put_back = False
     for change in report.files:
@@ -432,7 +443,7 @@ def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_
             print(f"asyncplay lint --fix: {display(change.path, run.base)}: put back, after the fix the lint "
                   f"still does not pass {'; '.join(wrong)}; fix it by hand (the hint says how)", file=sys.stderr)
     if put_back:
-        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, rules=rules)
     ok_before = {(v.task.file.resolve(), v.task.node_name) for v in run.verdicts if v.ok}
     worse = sorted({f'"{v.task.node_name}" ({display(v.task.file, run.base)})' for v in again.verdicts
                     if not v.ok and (v.task.file.resolve(), v.task.node_name) in ok_before})
@@ -442,7 +453,7 @@ def fix_main(run: LintRun, args: argparse.Namespace, roles: Sequence[str], reap_
             change.path.write_text(change.before, encoding="utf-8")
         print(f"asyncplay lint --fix: put back {len(kept)} file(s): the fix made {', '.join(worse)} fail the lint, "
               "which passed before; fix by hand (the hints say how)", file=sys.stderr)
-        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, reap_modules=reap_modules)
+        again = run_lint(args.paths, roles, strict=args.strict, context=args.context, rules=rules)
     else:
         for line in [d for c in report.files if c.path.read_text(encoding="utf-8") == c.after for d in c.done]:
             print(f"asyncplay lint --fix: {line}", file=sys.stderr)

@@ -37,6 +37,7 @@ from .audit.items import (
     audit_roots,
     guard_conftests,
 )
+from .audit.lint import Rules
 from .audit.reap import DEFAULT_PROBE_HOSTS, FAULT_KINDS, PROBE_MODES, ReapAuditor
 from .audit.report import format_table, merge, write_reports
 from .image import DEFAULT_BASE
@@ -45,6 +46,7 @@ from .result import PlayResult
 from .runner import PlaybookRunner, inventory_hosts
 from .signals import SignalGuard
 from .targets import KEEP_LABEL, HostPool, Target, reap_orphans
+from .versions import parse_core_version
 
 log = logging.getLogger("pytest_asyncplay.plugin")
 
@@ -174,6 +176,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "MODULE:JID_ARGUMENT (e.g. my_ns.my_coll.async_wait:jid); the lint then judges them like "
                   "async_status",
                   type="linelist", default=[])
+    parser.addini("asyncplay_ansible_core", "the ansible-core whose templating rules the lint judges by (e.g. "
+                  "2.15; default: the installed one)", default="")
     parser.addini("asyncplay_roles_path", "extra folders holding roles for the audit and the lint", type="paths",
                   default=[])
     group.addoption("--asyncplay-faults", default="killed", metavar="KINDS", type=_fault_kinds,
@@ -268,9 +272,15 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"asyncplay: ini asyncplay_reap_modules: {exc}; write one module a line, "
                                 "MODULE:JID_ARGUMENT.") from exc
+    core_text = str(config.getini("asyncplay_ansible_core") or "").strip()
+    try:
+        core = parse_core_version(core_text) if core_text else None
+    except ValueError as exc:
+        raise pytest.UsageError(f"asyncplay: ini asyncplay_ansible_core: {exc}; give the ansible-core the "
+                                "playbooks run with, e.g. 2.15, or leave it out for the installed one.") from exc
     config.stash[AUDIT_KEY] = AuditSession(audit_roots(config.args, config.invocation_params.dir), roles_path,
                                            strict=bool(config.getoption("asyncplay_strict")),
-                                           reap_modules=reap_modules)
+                                           rules=Rules(reap_modules, core))
     if config.getoption("asyncplay_reap_audit"):
         why = _isolated_why(config)
         config.stash[AUDITOR_KEY] = ReapAuditor(

@@ -130,6 +130,10 @@ _RULE_LIST = [
          "The job's async: is below 1.5 x the runtime measured in the audit's clean run: a slower day times "
          "it out.",
          "Raise async well above the realistic worst case."),
+    Rule("never-runs", "NeverRuns", "The launch never runs with the values the repo gives (advice).",
+         "Its when: is false with the repo's group_vars, play vars or role vars: no plain run starts the job, so "
+         "none of its failures can be hidden (a role default, meant to be overridden, never decides this).",
+         "Give the values the playbook runs with in the repo, so the run that starts the job is judged."),
 ]
 #: Audit verdicts that fail a row (``surfaced`` rows produce no result).
 AUDIT_RULE_IDS = ("swallowed", "not-proven")

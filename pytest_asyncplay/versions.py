@@ -33,12 +33,25 @@ def parse_version(text: str) -> Version:
     return numbers[0], numbers[1], numbers[2]
 
 
+def parse_core_version(text: str) -> Version:
+    """A version the user gives (``2.15``, ``2.18.3``); a :class:`ValueError` says what is wrong with another."""
+    if not re.fullmatch(r"\s*2\.\d+(\.\d+)?\s*", str(text)):
+        raise ValueError(f"{text!r} is not an ansible-core version (2.MINOR or 2.MINOR.PATCH)")
+    return parse_version(str(text))
+
+
 def flag(record: Mapping[str, Any], key: str) -> bool:
     """A job file's ``started``/``finished`` flag: ``1``/``0`` up to 2.18, ``true``/``false`` from 2.19."""
     value = record.get(key)
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes")
     return bool(value)
+
+
+def undefined_reaches_tests(version: Version | None = None) -> bool:
+    """Whether a Jinja test given an undefined value runs on it (up to 2.18: ``x.missing is none`` is false),
+    instead of failing the template (2.19+: "object of type 'list' has no attribute ...")."""
+    return (version or ansible_core_version()) < (2, 19, 0)
 
 
 def check_mode_runs_async(version: Version | None = None) -> bool:

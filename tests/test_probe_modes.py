@@ -40,6 +40,8 @@ EITHER = {("budget_short.yml", "check links")}
 # tasks/noop.yml runs): the lint judges them for the run that picks their file; a plain play never starts
 # their job, so the fault cannot apply and the audit cannot prove anything.
 NOT_PLAYED = {("templated_include.yml", name) for name in ("fetch mirrors", "verify mirrors", "verify mirrors #2")}
+# A launch whose role default keeps it off (the lint judges the run that turns it on): a plain play skips it.
+NOT_PLAYED.add(("never_runs.yml", "flush the cdn"))
 MODES = [m.strip() for m in os.environ.get("ASYNCPLAY_PROBE_MODES", "parallel").split(",") if m.strip()]
 
 
@@ -64,8 +66,8 @@ def expected(case, task: str, kinds: tuple[str, ...]) -> str:  # type: ignore[no
         return BY_VERSION[key]()
     if case.errors or any("not installed here" in note for note in case.notes):
         return "error"  # broken, or a role Ansible cannot find: the clean run fails, no verdict
-    if kinds == ("not-analysed",):
-        return "not-proven"  # a task file no playbook reaches: nothing to play it in
+    if kinds in (("not-analysed",), ("never-runs",)):
+        return "not-proven"  # a task file no playbook reaches, or a launch its when: skips: no job to kill
     if kinds == ("ok",) or set(kinds) <= LOUD_KINDS:
         return "surfaced"
     return "swallowed"

@@ -18,6 +18,7 @@ events the lint explains its verdict with.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Sequence
@@ -27,10 +28,12 @@ from typing import Any, Literal, Union
 import jinja2
 
 from pytest_asyncplay.audit.model import AsyncTask, Playbook, Task
-from pytest_asyncplay.audit.symbolic import OMIT, Evaluator, Open, TemplateError, Unknown, truth
+from pytest_asyncplay.audit.symbolic import MISSING, OMIT, Evaluator, Open, TemplateError, Unknown, truth
 from pytest_asyncplay.audit.taskargs import short_action
+from pytest_asyncplay.versions import Version, undefined_reaches_tests
 
-__all__ = ["WORLDS", "Event", "Path", "Program", "ReapModule", "World", "explore", "job_token", "parse_reap_modules"]
+__all__ = ["WORLDS", "Event", "Path", "Program", "ReapModule", "World", "explore", "job_token", "never_runs",
+           "parse_reap_modules"]
 
 World = Literal["failed", "running", "ok"]
 WORLDS: tuple[World, ...] = ("failed", "running", "ok")
@@ -205,9 +208,13 @@ class _Play:
 class Program:
     """A playbook run as plays of phases (pre_tasks, roles + tasks, post_tasks) and handlers."""
 
-    def __init__(self, playbook: Playbook, reap_modules: Sequence[ReapModule] = ()) -> None:
+    def __init__(self, playbook: Playbook, reap_modules: Sequence[ReapModule] = (),
+                 ansible_core: Version | None = None) -> None:
         self.playbook = playbook
         self.reap_modules = tuple(reap_modules)
+        #: Whose templating rules the run follows (None: the installed ansible-core's).
+        self.ansible_core = ansible_core
+        self.lenient_undefined = undefined_reaches_tests(ansible_core)
         self.plays: list[_Play] = []
         by_play: dict[int, list[Task]] = {}
         for task in playbook.all_tasks:
@@ -250,7 +257,7 @@ class Program:
                         play_index, phase = task.play_index, task.phase
                     if isinstance(task, AsyncTask):
                         self._prefix[task.order] = (dict(state.facts), dict(state.notified), dict(run.jobs))
-                    if task.phase == "handlers" or any(f.part == "rescue" for f in task.blocks):
+                    if task.phase == "handlers" or any(f.part == "rescue" for f in task.blocks) or _never_tagged(task):
                         continue
                     run.before(task, state)
         return self._prefix.get(launch.order, ({}, {}, {}))
@@ -320,6 +327,8 @@ def _updated(result: Any, **changes: Any) -> Any:
         copy = Open(result)
         copy.why = result.why
         copy.absent = result.absent
+        copy.maybe = result.maybe
+        copy.closed = result.closed
         copy.update(changes)
         return copy
     return {**result, **changes}
@@ -341,6 +350,10 @@ class _State:
     loop_vars: dict[str, Any] = field(default_factory=dict)
     failed_result: Any = None
     failed_task: Task | None = None
+    #: Conditions this path took to hold (a task's unknown ``when:`` it ran under), as (key, binding) pairs.
+    holds: frozenset[tuple[str, str]] = frozenset()
+    #: Sets of conditions this path took not all to hold (a task it skipped on an unknown ``when:``).
+    refuted: frozenset[frozenset[tuple[str, str]]] = frozenset()
 
     def fork(self) -> _State:
         return replace(self, facts=dict(self.facts), notified=dict(self.notified), loop_vars=dict(self.loop_vars))
@@ -350,16 +363,72 @@ class _State:
         return self
 
 
-def _join_values(name: str, values: Sequence[Any]) -> Any:
+#: How deep :func:`_join_values` joins nested results field by field before it calls a difference unknown.
+_JOIN_DEPTH = 6
+
+
+def _join_values(name: str, values: Sequence[Any], depth: int = 0) -> Any:
+    """One value standing for every value in ``values`` (one per way the run can go): what they agree on.
+
+    Results are joined field by field and loop results item by item, so a field every way agrees on
+    (a job id, ``finished``) stays known when another (``failed``) differs. Plain values that differ
+    give an :class:`Unknown` that still holds each of them (``values``), so a job id that is one of
+    several other jobs is still known not to be this launch's.
+    """
     first = values[0]
     if all(v is first for v in values[1:]):
         return first
-    try:
-        if all(type(v) is type(first) and isinstance(v, (str, int, float, bool)) and v == first for v in values[1:]):
-            return first
-    except Exception:
-        pass
-    return Unknown(f"{name!r} (it differs between the ways the run can go)")
+    if all(isinstance(v, Unknown) for v in values) and not all(v.values is not None for v in values):
+        return Unknown(first.why, all(v.external for v in values))
+    if not any(isinstance(v, (Unknown, jinja2.Undefined)) for v in values) and depth < _JOIN_DEPTH:
+        if all(isinstance(v, dict) for v in values):
+            return _join_results(name, values, depth)
+        if all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
+            return [_join_values(f"{name}[{i}]", column, depth + 1) for i, column in enumerate(zip(*values))]
+    return _one_of(f"{name!r} (it differs between the ways the run can go)", values)
+
+
+def _one_of(why: str, values: Sequence[Any]) -> Any:
+    """The value when all of ``values`` are the same plain value, else an :class:`Unknown` that holds
+    them when they are all plain (or unknowns that hold theirs)."""
+    flat: list[Any] = []
+    for value in values:
+        if isinstance(value, Unknown) and value.values is not None:
+            flat += value.values
+        elif value is MISSING or (type(value) in (str, int, float, bool) or value is None):
+            flat.append(value)
+        else:
+            return Unknown(why)
+    distinct = list(dict.fromkeys((type(v), v) for v in flat))
+    if len(distinct) == 1 and distinct[0][1] is not MISSING:
+        return distinct[0][1]
+    return Unknown(why, values=tuple(v for _, v in distinct))
+
+
+def _join_results(name: str, values: Sequence[dict[str, Any]], depth: int) -> dict[str, Any]:
+    """Mappings joined key by key: a key all of them hold is joined; one that only some hold may be
+    missing (:attr:`Open.maybe`); a key every one of them lacks for sure stays absent."""
+    keys = list(dict.fromkeys(k for v in values for k in v))
+    joined: dict[str, Any] = {}
+    maybe: dict[str, Unknown] = {}
+    for key in keys:
+        column = [dict.get(v, key, MISSING) for v in values]
+        if all(c is not MISSING for c in column):
+            joined[key] = _join_values(f"{name}.{key}", column, depth + 1)
+            continue
+        why = f"{name}.{key} (set on some ways the run can go, not on others)"
+        unread = any(isinstance(v, Open) and key not in v.absent for v, c in zip(values, column) if c is MISSING)
+        one = Unknown(why) if unread else _one_of(why, column)
+        maybe[key] = one if isinstance(one, Unknown) else Unknown(why, values=(one, MISSING))
+    if not maybe and not any(isinstance(v, Open) for v in values):
+        return joined
+    result = Open(joined)
+    result.why = next((v.why for v in values if isinstance(v, Open)), f"{name!r} (on one of the ways the run can go)")
+    result.maybe = maybe
+    result.closed = all(not isinstance(v, Open) or v.closed for v in values)
+    absent = [v.absent for v in values if isinstance(v, Open)]
+    result.absent = frozenset(set.intersection(*(set(a) for a in absent)) - set(keys)) if absent else frozenset()
+    return result
 
 
 def _join(states: Sequence[_State]) -> _State:
@@ -385,6 +454,8 @@ def _join(states: Sequence[_State]) -> _State:
         for event in st.events:
             seen.setdefault((event.kind, event.task.order, event.how, event.item), event)
     joined.events = tuple(seen.values())
+    joined.holds = frozenset.intersection(*(st.holds for st in states))
+    joined.refuted = frozenset.intersection(*(st.refuted for st in states))
     return joined
 
 
@@ -414,6 +485,8 @@ class _Run:
         self.places = program.places
         self.steps = 0
         self.ours: list[str] = []
+        #: The variable names each condition key reads (worked out once).
+        self.names: dict[str, frozenset[str]] = {}
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -421,7 +494,9 @@ class _Run:
         def resolve(name: str) -> Any:
             return self.resolve(name, task, state, 0)
 
-        return Evaluator(resolve, self.assumed if state.started else frozenset())
+        assumed = (self.assumed if state.started else frozenset()) | {
+            key for key, bound in state.holds if self.signature(task, self.names[key]) == bound}
+        return Evaluator(resolve, assumed, self.program.lenient_undefined)
 
     def resolve(self, name: str, task: Task, state: _State, depth: int) -> Any:
         if name in state.loop_vars:
@@ -462,7 +537,7 @@ class _Run:
         def resolve(name: str) -> Any:
             return self.resolve(name, task, state, depth)
 
-        return Evaluator(resolve).template(raw)
+        return Evaluator(resolve, lenient_undefined=self.program.lenient_undefined).template(raw)
 
     def new_job(self, launch: Task, item: int | None) -> str:
         jid = job_token(launch.order, item)
@@ -659,9 +734,7 @@ class _Run:
             return self.launch_task(self.launch, state)
         if not state.started:
             return [(state, _OK)]  # before the launch: what it leaves behind is in the program's prefix
-        tags = task.keywords.get("tags")
-        tag_list = tags if isinstance(tags, list) else [tags] if isinstance(tags, str) else []
-        if "never" in tag_list and "always" not in tag_list:
+        if _never_tagged(task):
             return [(state, _OK)]
         if task.action == "<role not installed>":
             if self.launch.register is None:
@@ -835,11 +908,12 @@ class _Run:
     def once(self, task: Task, state: _State, index: int | None) -> list[tuple[_State, tuple[str, Any]]]:
         """One run of the task's module (one loop item): ``("done", result)``, or ``("failed"|"unknown", ...)``
         when something other than the result decides (a template error is a failed result)."""
-        ev = self.evaluator(task, state)
-        try:
-            when = ev.condition(list(task.when)) if task.when else True
-        except TemplateError as exc:
-            return [(state, ("done", self.error_result(f"its when: cannot be evaluated: {exc}")))]
+        when, error, open_keys = self.condition_of(task, state)
+        if error is not None:
+            failed = (state, ("done", self.error_result(f"its when: cannot be evaluated: {error}")))
+            if when is None:  # an earlier condition may be false (Ansible stops there): skipped, or the error
+                return [(state.fork(), ("done", dict(_SKIPPED))), failed]
+            return [failed]
         branches: list[tuple[_State, tuple[str, Any]]] = []
         reaper = self.program.reaper(task)
         if when is None and not self.forks(task):
@@ -856,8 +930,66 @@ class _Run:
             if when is False:
                 return branches
             state = state.fork()
+            if open_keys:  # each branch remembers what it took of the unknown conditions
+                skipped[0].refuted = skipped[0].refuted | {open_keys}
+                state.holds = state.holds | open_keys
         branches += self.module(task, state, index, reaper)
         return branches
+
+    def condition_of(self, task: Task, state: _State) -> tuple[bool | None, TemplateError | None,
+                                                               frozenset[tuple[str, str]]]:
+        """A task's ``when:`` as Ansible evaluates it, one condition after another until one is false:
+        ``(truth, error, open)``, with ``error`` a condition that cannot be evaluated once the ones before it
+        hold (``truth`` None: they may not), and ``open`` the conditions a path that runs the task takes to
+        hold and a path that skips it takes not all to hold (only conditions on values the run never sets,
+        so that a later task reading them reads the same; empty when that cannot be said)."""
+        if not task.when:
+            return True, None, frozenset()
+        ev = self.evaluator(task, state)
+        parts = [(key, node, self.binding(task, state, key, node)) for key, node in _conjunct_nodes(tuple(task.when))]
+        stable = frozenset(b for _, _, b in parts if b is not None)
+        if any(keys <= stable for keys in state.refuted):
+            return False, None, frozenset()  # the path skipped a task on (some of) these very conditions
+        truth_so_far: bool | None = True
+        for condition in task.when:
+            try:
+                value = ev.condition(condition)
+            except TemplateError as exc:
+                return truth_so_far, exc, frozenset()
+            if value is False:
+                return False, None, frozenset()
+            if value is None:
+                truth_so_far = None
+        if truth_so_far is True:
+            return True, None, frozenset()
+        open_parts = []
+        for _key, node, bound in parts:
+            try:
+                known = ev.truth_of(node)
+            except TemplateError:
+                known = None
+            if known is True:
+                continue
+            if bound is None:
+                return None, None, frozenset()  # an unknown that the run itself may change: nothing to keep
+            open_parts.append(bound)
+        return None, None, frozenset(open_parts)
+
+    def binding(self, task: Task, state: _State, key: str, node: Any) -> tuple[str, str] | None:
+        """``(key, binding)`` for a condition whose variables the run never sets (no register, set_fact or
+        loop variable): the same pair on another task means the same truth. None for any other condition."""
+        names = self.names.get(key)
+        if names is None:
+            names = self.names[key] = frozenset({n.name for n in node.find_all(jinja2.nodes.Name)} | (
+                {node.name} if isinstance(node, jinja2.nodes.Name) else set()))
+        if any(n in self.program.own_variables or n in state.loop_vars or n == "item" for n in names):
+            return None
+        return key, self.signature(task, names)
+
+    @staticmethod
+    def signature(task: Task, names: Iterable[str]) -> str:
+        """What ``names`` are bound to where ``task`` reads them (the repo's definitions in its scope)."""
+        return "|".join(f"{n}={task.variables.get(n)!r}" for n in sorted(names))
 
     def reads_our_job(self, task: Task, state: _State, reaper: str) -> bool:
         try:
@@ -933,6 +1065,11 @@ class _Run:
             result["failed"] = Unknown(f"whether {task.name!r} failed (its errors are ignored)")
         return [(state, ("done", result))]
 
+    def any_ours(self, values: Iterable[Any]) -> bool:
+        """Whether any of ``values`` is (or holds) this launch's job id."""
+        return any((isinstance(v, str) and self.jobs.get(v, (None,))[0] == self.launch.order) or self.carries_job(v)
+                   for v in values)
+
     def carries_job(self, value: Any, depth: int = 0) -> bool:
         """Whether a rendered value holds this launch's job id (or a result of its job)."""
         ours = self.ours
@@ -940,6 +1077,11 @@ class _Run:
             return False
         if isinstance(value, str):
             return any(jid in value for jid in ours)
+        if isinstance(value, Unknown):
+            return value.values is not None and any(self.carries_job(v, depth + 1) for v in value.values)
+        if isinstance(value, Open) and value.maybe:
+            return (any(self.carries_job(v, depth + 1) for v in value.values())
+                    or any(self.carries_job(v, depth + 1) for v in value.maybe.values()))
         if isinstance(value, dict):
             return any(self.carries_job(v, depth + 1) for v in value.values())
         if isinstance(value, (list, tuple)):
@@ -954,6 +1096,11 @@ class _Run:
         except TemplateError as exc:
             return [(state, ("done", self.error_result(f"its {reaper} cannot be rendered: {exc}")))]
         if isinstance(jid, Unknown) and jid.external:  # from outside the run: not a job id the run made
+            state.note(Event("other-job", task, "none", index))
+            return [(state, ("done", self.unknown_job(jid)))]
+        if isinstance(jid, Unknown) and jid.values is not None and not self.any_ours(jid.values):
+            # one of several known values (the ways the run can go), none of them this launch's job: the reap
+            # reads another job or none, and may fail either way
             state.note(Event("other-job", task, "none", index))
             return [(state, ("done", self.unknown_job(jid)))]
         if isinstance(jid, Unknown):
@@ -1261,24 +1408,37 @@ class _Run:
         return f'"{task.name}" ({self.where(task)})'
 
 
+def _never_tagged(task: Task) -> bool:
+    """Whether a plain run (no ``--tags``) skips ``task``: it is tagged ``never`` and not ``always``."""
+    tags = task.keywords.get("tags")
+    tag_list = tags if isinstance(tags, list) else [tags] if isinstance(tags, str) else []
+    return "never" in tag_list and "always" not in tag_list
+
+
 def _never(value: Any) -> bool:
     return value is False or (isinstance(value, str) and value.strip().strip("{} ").lower() in ("false", "no"))
 
 
 def _conjuncts(conditions: Iterable[str]) -> list[str]:
     """The parsed conjuncts (``a and b`` gives ``a``, ``b``) of ``when:`` conditions, as the evaluator keys them."""
+    return [key for key, _ in _conjunct_nodes(tuple(conditions))]
+
+
+@functools.lru_cache(maxsize=4096)
+def _conjunct_nodes(conditions: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """``(key, node)`` of each conjunct of ``when:`` conditions (a condition that does not parse has none)."""
     from jinja2 import nodes
 
     from pytest_asyncplay.audit.symbolic import _parse, node_key
 
-    out: list[str] = []
+    out: list[tuple[str, Any]] = []
 
     def split(node: nodes.Node) -> None:
         if isinstance(node, nodes.And):
             split(node.left)
             split(node.right)
         else:
-            out.append(node_key(node))
+            out.append((node_key(node), node))
 
     for condition in conditions:
         text = str(condition).strip()
@@ -1289,7 +1449,40 @@ def _conjuncts(conditions: Iterable[str]) -> list[str]:
         except jinja2.TemplateSyntaxError:
             continue
         split(node)
-    return out
+    return tuple(out)
+
+
+def never_runs(program: Program, launch: AsyncTask) -> str | None:
+    """Why ``launch`` never runs with the values the repo gives (a condition of its ``when:`` is false where it
+    stands, e.g. a group_vars value it compares against), or None when it may run."""
+    run = _Run(program, launch, "ok", None)
+    facts, _notified, jobs = program.prefix(launch)
+    state = _State(facts=dict(facts))
+    run.jobs.update(jobs)
+    ev = run.evaluator(launch, state)
+    for key, node in _conjunct_nodes(tuple(launch.when)):
+        try:
+            value = ev.truth_of(node)
+        except TemplateError:
+            return None  # Ansible stops at an earlier false one, or fails the task here: not "never"
+        if value is False:
+            names = sorted({n.name for n in node.find_all(jinja2.nodes.Name)}
+                           | ({node.name} if isinstance(node, jinja2.nodes.Name) else set()))
+            if any(n in launch.overridable for n in names):
+                return None  # a role default, meant to be overridden: judge the run that overrides it
+            shown = []
+            for name in names:
+                bound = run.resolve(name, launch, state, 0)
+                if not isinstance(bound, (Unknown, jinja2.Undefined)):
+                    shown.append(f"{name} = {_short(bound)}")
+            source = next((c for c in launch.when if key in _conjuncts([c])), key)
+            return f"when: {str(source).strip()} is false" + (f" ({', '.join(shown)})" if shown else "")
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def explore(program: Program, launch: AsyncTask, world: World) -> list[Path]:

@@ -22,8 +22,7 @@ import pytest
 from ..errors import AsyncplayError
 from ..pages import PageParts, audit_part
 from .discover import AsyncTask, Playbook, discover
-from .hostpath import ReapModule
-from .lint import TaskVerdict, analyze
+from .lint import DEFAULT_RULES, Rules, TaskVerdict
 from .reap import Probe, ReapAuditor
 
 RECORD_KEY = "asyncplay"
@@ -65,10 +64,11 @@ def guard_conftests(pluginmanager: pytest.PytestPluginManager, roots: Sequence[P
     pluginmanager._importconftest = guarded  # type: ignore[method-assign]
 
 
-def _reap_modules(config: pytest.Config) -> tuple[ReapModule, ...]:
-    """The reap modules the user declared (ini ``asyncplay_reap_modules``), as the session parsed them."""
+def _rules(config: pytest.Config) -> Rules:
+    """What the lint judges by (ini ``asyncplay_reap_modules``, ``asyncplay_ansible_core``), as the session
+    parsed it."""
     session = config.stash.get(AUDIT_KEY, None)
-    return session.reap_modules if session is not None else ()
+    return session.rules if session is not None else DEFAULT_RULES
 
 
 class AuditSession:
@@ -76,11 +76,11 @@ class AuditSession:
     playbooks already collected (a playbook reached through a symlink is one item)."""
 
     def __init__(self, roots: Sequence[Path], roles_path: Sequence[Path], strict: bool,
-                 reap_modules: Sequence[ReapModule] = ()) -> None:
+                 rules: Rules = DEFAULT_RULES) -> None:
         self.roots = list(roots)
         self.roles_path = list(roles_path)
         self.strict = strict
-        self.reap_modules = tuple(reap_modules)
+        self.rules = rules
         self._found: dict[Path, list[Playbook]] = {}
         self._collected: set[Path] = set()
         self._nodes: dict[tuple[str, Path], PlaybookFile] = {}
@@ -116,7 +116,7 @@ class AuditSession:
             for root in self.roots:
                 for playbook in self.playbooks(root):
                     if playbook.kind == "playbook" and playbook.error is None:
-                        for verdict in analyze([playbook], reap_modules=self.reap_modules):
+                        for verdict in self.rules.analyze([playbook]):
                             if verdict.task.file == playbook.path:
                                 self._own[(verdict.task.file, verdict.task.line)] = _signature(verdict)
         return self._own
@@ -188,7 +188,7 @@ class PlaybookFile(pytest.File):
         return node
 
     def collect(self) -> Iterator[Union[pytest.Item, pytest.Collector]]:
-        verdicts = {v.task: v for v in analyze([self.playbook], reap_modules=_reap_modules(self.config))}
+        verdicts = {v.task: v for v in _rules(self.config).analyze([self.playbook])}
         if not self.playbook.tasks and self.playbook.error is not None:
             yield BrokenPlaybookItem.from_parent(self, name="[broken]")
             return
@@ -344,8 +344,7 @@ class ReapAuditItem(_AuditItem):
         probe = self.probe = auditor.verdict(self.task, self.kind, playbook, self.siblings())
         runtime = base.runtime_of(self.task)
         if playbook is not None and runtime is not None:  # the lint again, now with the measured runtime
-            measured = analyze([playbook], runtimes={(self.task.playbook, self.task.name): runtime},
-                               reap_modules=_reap_modules(self.config))
+            measured = _rules(self.config).analyze([playbook], {(self.task.playbook, self.task.name): runtime})
             self.verdict = next((v for v in measured if v.task == self.task), self.verdict)
         headroom = (self.task.async_timeout / runtime
                     if runtime and isinstance(self.task.async_timeout, int) else None)

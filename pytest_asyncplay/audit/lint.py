@@ -50,9 +50,10 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
-from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Program, ReapModule, explore
+from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Program, ReapModule, explore, never_runs
 from pytest_asyncplay.audit.hostpath import Path as HostPath
 from pytest_asyncplay.audit.taskargs import possible_values, short_action, takes_host_down, templated
+from pytest_asyncplay.versions import Version
 
 __all__ = [
     "FINDING_KINDS", "SEVERITY", "Finding", "FindingKind", "ReapModule", "TaskVerdict", "analyze", "distinct", "lint",
@@ -75,6 +76,7 @@ FindingKind = Literal[
     "reap-budget-short",
     "reap-fails-healthy-job",
     "async-timeout-tight",
+    "never-runs",
 ]
 
 #: Every finding kind, in the order findings of one task are reported.
@@ -95,11 +97,13 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
     "reap-budget-short",
     "reap-fails-healthy-job",
     "async-timeout-tight",
+    "never-runs",
 )
 
 Severity = Literal["swallows", "unknown", "advice"]
 #: Advice passes an item (a warning; it fails with ``--asyncplay-strict``); the rest fail it.
-ADVICE_KINDS: frozenset[str] = frozenset({"reap-budget-short", "reap-fails-healthy-job", "async-timeout-tight"})
+ADVICE_KINDS: frozenset[str] = frozenset({"reap-budget-short", "reap-fails-healthy-job", "async-timeout-tight",
+                                          "never-runs"})
 UNKNOWN_KINDS: frozenset[str] = frozenset({"not-analysed", "error"})
 SEVERITY: dict[str, Severity] = {
     kind: "advice" if kind in ADVICE_KINDS else "unknown" if kind in UNKNOWN_KINDS else "swallows"
@@ -251,12 +255,12 @@ class _Analysis:
     """Verdicts for the fire-and-forget tasks of one playbook, read off its symbolic runs."""
 
     def __init__(self, playbook: Playbook, runtimes: Mapping[RuntimeKey, float],
-                 reap_modules: Sequence[ReapModule] = ()) -> None:
+                 reap_modules: Sequence[ReapModule] = (), ansible_core: Optional[Version] = None) -> None:
         self.pb = playbook
         self.tasks = playbook.all_tasks
         self.base = playbook.path.parent
         self.runtimes = runtimes
-        self.program = Program(playbook, reap_modules)
+        self.program = Program(playbook, reap_modules, ansible_core)
 
     def where(self, task: Task) -> str:
         return task.where(self.base)
@@ -488,6 +492,12 @@ class _Analysis:
             findings.append(self.not_analysed(
                 launch, launch.not_analysed,
                 "Write poll: literally (0 or a number), or with a template the lint can read."))
+        elif (why := never_runs(self.program, launch)) is not None:
+            return TaskVerdict(task=launch, ok=True, findings=(Finding(
+                "never-runs", launch, f"never-runs: {self.label(launch)} never runs with the values the repo gives: "
+                f"{why}, so no failure of its job can be hidden (advice)",
+                hint="If the playbook is run with other values (extra vars, an inventory of its own), give them in "
+                     "the repo (group_vars, role defaults) so that the lint judges the run that starts the job."),))
         else:
             failed = explore(self.program, launch, "failed")
             green = [p for p in failed if p.end == "ok"]
@@ -613,18 +623,38 @@ class _Analysis:
 
 
 def analyze(playbooks: Iterable[Playbook], runtimes: Optional[Mapping[RuntimeKey, float]] = None,
-            reap_modules: Sequence[ReapModule] = ()) -> list[TaskVerdict]:
+            reap_modules: Sequence[ReapModule] = (), ansible_core: Optional[Version] = None) -> list[TaskVerdict]:
     """One :class:`TaskVerdict` per fire-and-forget task of ``playbooks``, in discovery order.
 
     ``runtimes`` maps ``(task.playbook, task.name)`` to a measured runtime in seconds; with it,
     ``async-timeout-tight`` is checked. ``reap_modules`` are modules the user declares to reap like
-    ``async_status``. Broken playbooks are analysed with the tasks found.
+    ``async_status``. ``ansible_core`` is the version whose templating rules the run is judged by
+    (None: the installed one). Broken playbooks are analysed with the tasks found.
     """
     known = runtimes or {}
     verdicts: list[TaskVerdict] = []
     for playbook in playbooks:
-        verdicts += _Analysis(playbook, known, reap_modules).verdicts()
+        verdicts += _Analysis(playbook, known, reap_modules, ansible_core).verdicts()
     return verdicts
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the lint judges by besides the playbooks: modules the user declares to reap like ``async_status``
+    (ini ``asyncplay_reap_modules``, ``--reap-module``) and the ansible-core whose templating rules it follows
+    (ini ``asyncplay_ansible_core``, ``--ansible-core``; None: the installed one)."""
+
+    reap_modules: tuple[ReapModule, ...] = ()
+    ansible_core: Optional[Version] = None
+
+    def analyze(self, playbooks: Iterable[Playbook],
+                runtimes: Optional[Mapping[RuntimeKey, float]] = None) -> list[TaskVerdict]:
+        """:func:`analyze` by these rules."""
+        return analyze(playbooks, runtimes, self.reap_modules, self.ansible_core)
+
+
+#: No declared reap modules, the installed ansible-core's rules.
+DEFAULT_RULES = Rules()
 
 
 def lint(
@@ -632,6 +662,7 @@ def lint(
     roles_path: StrPath | Iterable[StrPath] = (),
     runtimes: Optional[Mapping[RuntimeKey, float]] = None,
     reap_modules: Sequence[ReapModule] = (),
+    ansible_core: Optional[Version] = None,
 ) -> list[Finding]:
     """Discover what Ansible would play under ``paths`` and return every finding (empty: all sound).
 
@@ -639,6 +670,7 @@ def lint(
     ``playbook`` set, the problem and its hint in ``message``/``hint``) and no verdict on its tasks,
     since a partial read could hide a reap; every other playbook is analysed as usual. Findings of
     severity ``advice`` are included: filter on :attr:`Finding.severity` for what fails an item.
+    ``ansible_core``: as for :func:`analyze`.
     """
     playbooks = discover(paths, roles_path)
     findings: list[Finding] = []
@@ -647,7 +679,7 @@ def lint(
             findings.append(Finding("error", None, f"error: {playbook.error.message}", hint=playbook.error.hint,
                                     playbook=playbook.path))
         else:
-            findings += [f for v in analyze([playbook], runtimes, reap_modules) for f in v.findings]
+            findings += [f for v in analyze([playbook], runtimes, reap_modules, ansible_core) for f in v.findings]
     return findings
 
 

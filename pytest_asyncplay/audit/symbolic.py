@@ -28,6 +28,7 @@ import jinja2.runtime
 from jinja2 import nodes
 
 __all__ = [
+    "MISSING",
     "OMIT",
     "Evaluator",
     "Open",
@@ -59,17 +60,23 @@ class Unknown:
     ``external`` when it comes from outside the run (inventory, facts, extra vars) and only plain values
     were mixed into it: such a value cannot hold a job id, which only exists inside the run.
 
+    ``values``, when not None, holds every value it can be (a join of the ways a run can go, each of
+    which left a known value; :data:`MISSING` for a way that left none): the lint can then tell, for
+    one, that a job id is none of this launch's jobs.
+
     Attribute and item access give unknowns too. Its truth, length, items and text are undecidable:
     a filter that needs them raises :class:`Undecidable`, and the filter's result is unknown.
     """
 
-    __slots__ = ("external", "why")
+    __slots__ = ("external", "values", "why")
     why: str
     external: bool
+    values: tuple[Any, ...] | None
 
-    def __init__(self, why: str, external: bool = False) -> None:
+    def __init__(self, why: str, external: bool = False, values: tuple[Any, ...] | None = None) -> None:
         object.__setattr__(self, "why", why)
         object.__setattr__(self, "external", external)
+        object.__setattr__(self, "values", values)
 
     def __repr__(self) -> str:
         return f"Unknown({self.why!r})"
@@ -91,6 +98,16 @@ class Unknown:
     __hash__ = object.__hash__
 
 
+class _Missing:
+    """In :attr:`Unknown.values`: a way of the run on which the value was never set."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
 def is_unknown(value: object) -> bool:
     """Whether ``value`` is an :class:`Unknown`."""
     return isinstance(value, Unknown)
@@ -106,16 +123,22 @@ class Open(dict):  # type: ignore[type-arg]
     why = "a field of a task's result"
     #: Keys known to be missing (a plain task's result has no ``ansible_job_id``).
     absent: frozenset[str] = frozenset()
+    #: Keys that may be missing, each with the :class:`Unknown` it is when present (a join of ways of a run).
+    maybe: Mapping[str, Unknown] = {}
+    #: Whether every key that is neither held nor in :attr:`maybe` is known to be missing.
+    closed = False
 
     def __missing__(self, key: object) -> Any:
-        if key in self.absent:
+        if key in self.maybe:
+            return self.maybe[key]  # type: ignore[index]
+        if key in self.absent or self.closed:
             return _undefined(f"{self.why} has no attribute {key!r}")
         return Unknown(f"{key!r} of {self.why}")
 
     def __contains__(self, key: object) -> bool:
         if dict.__contains__(self, key):
             return True
-        if key in self.absent:
+        if key not in self.maybe and (key in self.absent or self.closed):
             return False
         raise Undecidable(f"whether {key!r} is in {self.why}")
 
@@ -278,9 +301,13 @@ class Evaluator:
     here: the conjuncts of the launch's own ``when:`` hold wherever its job exists.
     """
 
-    def __init__(self, resolve: Callable[[str], Any], assumed: frozenset[str] = frozenset()) -> None:
+    def __init__(self, resolve: Callable[[str], Any], assumed: frozenset[str] = frozenset(),
+                 lenient_undefined: bool = False) -> None:
         self.resolve = resolve
         self.assumed = assumed
+        #: ansible-core up to 2.18: an undefined value reaches a test (``is none`` on it is false) and its
+        #: attributes are undefined too; from 2.19 both fail the template.
+        self.lenient_undefined = lenient_undefined
         self.env = _environment()
 
     # -- entry points ----------------------------------------------------------------------------
@@ -495,6 +522,8 @@ class Evaluator:
         if isinstance(base, Unknown):
             return base
         if isinstance(base, jinja2.Undefined):
+            if self.lenient_undefined:
+                return base  # AnsibleUndefined up to 2.18: an attribute of an undefined is that undefined
             raise TemplateError(base._undefined_message)
         return _get(base, key, isinstance(node, nodes.Getattr))
 
@@ -504,7 +533,8 @@ class Evaluator:
         for operand in node.ops:
             right = self.eval(operand.expr)
             if (operand.op in ("in", "notin") and isinstance(right, Open) and not isinstance(left, Unknown)
-                    and not dict.__contains__(right, left) and left not in right.absent):
+                    and not dict.__contains__(right, left) and (left in right.maybe or not (
+                        left in right.absent or right.closed))):
                 return Unknown(f"whether {left!r} is in {right.why}")
             step = self._apply(_COMPARE[operand.op], [left, right])
             if step is False:
@@ -564,10 +594,14 @@ class Evaluator:
             if plugin is None:
                 return Unknown(f"the test {node.name!r}, which is not installed here")
             function = _guarded(plugin, node.name)
-        return self._call_plugin(function, value, args, kwargs)  # type: ignore[arg-type]
+        # up to 2.18 the test itself decides on an undefined value: ``none`` and ``string`` say false, one that
+        # reads the value fails the template
+        return self._call_plugin(function, value, args, kwargs,  # type: ignore[arg-type]
+                                 undefined_ok=self.lenient_undefined)
 
-    def _call_plugin(self, function: Callable[..., Any], value: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        if isinstance(value, jinja2.Undefined):
+    def _call_plugin(self, function: Callable[..., Any], value: Any, args: list[Any], kwargs: dict[str, Any],
+                     undefined_ok: bool = False) -> Any:
+        if isinstance(value, jinja2.Undefined) and not undefined_ok:
             raise TemplateError(value._undefined_message)
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, jinja2.Undefined):

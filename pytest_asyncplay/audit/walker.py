@@ -94,6 +94,8 @@ class _Ctx:
     ignore_errors: Any = None
     ignore_errors_origin: tuple[str, Path, int] | None = None
     variables: Variables = field(default_factory=dict, compare=False, repr=False)
+    #: How many definitions of each name came from role ``defaults/`` (values meant to be overridden).
+    default_counts: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
     loops: tuple[tuple[str, Any], ...] = ()
 
 
@@ -474,11 +476,16 @@ class Walker:
         self.role_stack.append(resolved)
         self.reached.add(resolved)
         variables = ctx.variables
+        counts = dict(ctx.default_counts)
         for part in ("defaults", "vars"):
             found = with_yaml_suffix(role_dir / part / "main", self.files)
             if found is not None:
-                variables = _merge(variables, self.vars_file(found))
-        role_ctx = replace(ctx, role=Path(name).name, role_dir=role_dir, variables=variables)
+                values = self.vars_file(found)
+                variables = _merge(variables, values)
+                if part == "defaults" and isinstance(values, dict):
+                    for key in values:
+                        counts[str(key)] = counts.get(str(key), 0) + 1
+        role_ctx = replace(ctx, role=Path(name).name, role_dir=role_dir, variables=variables, default_counts=counts)
         self.role_dependencies(role_dir, role_ctx)
         tasks = with_yaml_suffix(role_dir / "tasks" / tasks_from, self.files)
         if tasks is not None:
@@ -641,6 +648,8 @@ class Walker:
                 not_analysed=not_analysed,
                 phase=ctx.phase,
                 variables=variables,
+                overridable=frozenset(n for n, count in ctx.default_counts.items()
+                                      if len(variables.get(n, ())) == count),
                 outer_loops=ctx.loops,
                 args=args,
                 keywords=dict(item),

@@ -286,3 +286,53 @@ def test_ini_asyncplay_reap_modules_serves_the_lint_items(pytester: pytest.Pytes
     pytester.makeini("[pytest]\nasyncplay_reap_modules =\n    not a module\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
     result.stderr.fnmatch_lines(["*asyncplay_reap_modules*is not MODULE or MODULE:JID_ARGUMENT*"])
+
+
+UNDEFINED_BEFORE_REAP = """\
+- hosts: all
+  gather_facts: false
+  vars:
+    volumes: [{name: data}]
+  tasks:
+    - name: job
+      ansible.builtin.shell: sleep 2; echo done
+      async: 30
+      poll: 0
+      register: job
+    - name: report the ids
+      ansible.builtin.debug:
+        msg: reporting
+      when: volumes.instance_ids is not none
+    - name: wait for job
+      ansible.builtin.async_status:
+        jid: "{{ job.ansible_job_id }}"
+      register: job_result
+      until: job_result.finished
+      retries: 30
+      delay: 1
+"""
+
+
+def test_ansible_core_option_judges_by_that_versions_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "site.yml").write_text(UNDEFINED_BEFORE_REAP, encoding="utf-8")
+    assert main(["lint", "site.yml", "--ansible-core", "2.15"]) == 0
+    assert main(["lint", "site.yml", "--ansible-core", "2.19"]) == 1
+    assert "not-analysed" in capsys.readouterr().out
+    assert main(["lint", "site.yml", "--ansible-core", "latest"]) == 2
+    err = capsys.readouterr().err
+    assert "--ansible-core latest: 'latest' is not an ansible-core version" in err and "such as 2.15" in err
+
+
+def test_ini_asyncplay_ansible_core_serves_the_lint_items(pytester: pytest.Pytester) -> None:
+    (pytester.path / "site.yml").write_text(UNDEFINED_BEFORE_REAP, encoding="utf-8")
+    pytester.makeini("[pytest]\nasyncplay_ansible_core = 2.15\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
+    assert result.ret == 0, result.stdout.str()
+    pytester.makeini("[pytest]\nasyncplay_ansible_core = 2.20\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
+    assert result.ret == 1, result.stdout.str()
+    pytester.makeini("[pytest]\nasyncplay_ansible_core = newest\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--asyncplay-lint", "site.yml")
+    result.stderr.fnmatch_lines(["*asyncplay_ansible_core*'newest' is not an ansible-core version*e.g. 2.15*"])

@@ -1,0 +1,263 @@
+"""The lint evaluates as Ansible would: each way through the run remembers the conditions it took, joined
+ways keep what they agree on, a when: list stops at its first false condition, and templating follows the
+rules of the ansible-core it judges for."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from pytest_asyncplay.audit import analyze, discover
+from pytest_asyncplay.audit.hostpath import Program, explore
+from pytest_asyncplay.audit.lint import TaskVerdict
+from pytest_asyncplay.audit.symbolic import Evaluator, Open, TemplateError
+from pytest_asyncplay.versions import Version, parse_core_version, undefined_reaches_tests
+
+
+def verdicts(tmp_path: Path, playbook: str, ansible_core: Version | None = None) -> dict[str, TaskVerdict]:
+    path = tmp_path / "site.yml"
+    path.write_text(textwrap.dedent(playbook), encoding="utf-8")
+    (pb,) = discover(path)
+    assert pb.error is None, pb.error
+    return {v.task.node_name: v for v in analyze([pb], ansible_core=ansible_core)}
+
+
+def kinds(verdict: TaskVerdict) -> tuple[str, ...]:
+    return tuple(f.kind for f in verdict.findings)
+
+
+REAP = """
+    - name: wait for job
+      ansible.builtin.async_status:
+        jid: "{{ job.ansible_job_id }}"
+      register: job_result
+      until: job_result.finished
+      retries: 30
+      delay: 1
+"""
+LAUNCH = """
+    - name: job
+      ansible.builtin.shell: sleep 2; echo done
+      async: 30
+      poll: 0
+      register: job
+"""
+
+
+def test_a_task_on_the_same_unknown_conditions_as_a_skipped_check_never_reads_its_result(tmp_path: Path) -> None:
+    """The check is skipped exactly when the install's conditions are false: reading ``check.status`` there
+    would fail the task before the reap, but no run gets there (ansible/workshops' controller install)."""
+    playbook = f"""\
+    - hosts: all
+      gather_facts: false
+      tasks:
+{textwrap.indent(LAUNCH, "    ")}
+        - name: check the controller
+          ansible.builtin.uri:
+            url: https://localhost/api/v2/ping/
+          register: check
+          failed_when: false
+          when: controller_install | bool
+        - name: install the controller
+          ansible.builtin.debug:
+            msg: installing
+          when:
+            - controller_install | bool
+            - check.status != 200
+{textwrap.indent(REAP, "    ")}
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    assert verdict.ok and kinds(verdict) == (), [f.message for f in verdict.findings]
+    # not merely some way passes: with the job healthy, no way through the run fails
+    (pb,) = discover(tmp_path / "site.yml")
+    paths = explore(Program(pb), verdict.task, "ok")
+    assert paths and all(p.end == "ok" for p in paths), [(p.end, p.why, p.failed_by) for p in paths]
+
+
+def test_a_condition_whose_variable_the_run_sets_is_not_carried_over(tmp_path: Path) -> None:
+    """A set_fact between the two tasks changes what ``controller_install`` means: the skipped check's result
+    is then read, which fails the host before the reap whatever the job does, and the lint says it cannot
+    tell."""
+    playbook = f"""\
+    - hosts: all
+      gather_facts: false
+      tasks:
+{textwrap.indent(LAUNCH, "    ")}
+        - name: check the controller
+          ansible.builtin.uri:
+            url: https://localhost/api/v2/ping/
+          register: check
+          failed_when: false
+          when: controller_install | bool
+        - name: install it anyway
+          ansible.builtin.set_fact:
+            controller_install: true
+        - name: install the controller
+          ansible.builtin.debug:
+            msg: installing
+          when:
+            - controller_install | bool
+            - check.status != 200
+{textwrap.indent(REAP, "    ")}
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    assert kinds(verdict) == ("not-analysed",)
+    assert "the host fails even when the job succeeds" in verdict.findings[0].message
+
+
+def test_a_when_list_stops_at_its_first_false_condition(tmp_path: Path) -> None:
+    """Ansible never evaluates ``later.rc`` (not registered yet) once ``cleanup_enabled`` is false."""
+    playbook = f"""\
+    - hosts: all
+      gather_facts: false
+      vars:
+        cleanup_enabled: false
+      tasks:
+{textwrap.indent(LAUNCH, "    ")}
+        - name: clean up
+          ansible.builtin.debug:
+            msg: cleaning
+          when:
+            - cleanup_enabled
+            - later.rc == 0
+{textwrap.indent(REAP, "    ")}
+        - name: later
+          ansible.builtin.command: /bin/true
+          register: later
+    """
+    assert verdicts(tmp_path, playbook)["job"].ok
+
+
+def test_joined_ways_keep_each_job_id_so_another_launchs_reap_is_known_not_to_read_this_job(tmp_path: Path) -> None:
+    """Three items launched or skipped on an inventory value after the launch judged: eight ways, joined into
+    one whose results keep
+    each item's job id where it was launched. The loop reap then reads another job (or none), never this
+    one, and the launch judged is reaped by its own reap."""
+    playbook = f"""\
+    - hosts: all
+      gather_facts: false
+      tasks:
+{textwrap.indent(LAUNCH, "    ")}
+        - name: tag volumes
+          ansible.builtin.shell: sleep 2; echo done
+          async: 30
+          poll: 0
+          loop: [1, 2, 3]
+          when: item in wanted_volumes
+          register: tags
+        - name: wait for the tags
+          ansible.builtin.async_status:
+            jid: "{{{{ item.ansible_job_id }}}}"
+          loop: "{{{{ tags.results }}}}"
+          when: item.ansible_job_id is defined
+          register: tag_result
+          until: tag_result.finished
+          retries: 30
+          delay: 1
+{textwrap.indent(REAP, "    ")}
+    """
+    judged = verdicts(tmp_path, playbook)
+    assert judged["job"].ok and kinds(judged["job"]) == (), [f.message for f in judged["job"].findings]
+    assert judged["tag volumes"].ok, [f.message for f in judged["tag volumes"].findings]
+
+
+AFTER_REAP_TEST = f"""\
+- hosts: all
+  gather_facts: false
+  vars:
+    volumes: [{{name: data}}]
+  tasks:
+{textwrap.indent(textwrap.dedent(LAUNCH), "    ")}
+    - name: report the ids
+      ansible.builtin.debug:
+        msg: reporting
+      when: volumes.instance_ids is not none
+{textwrap.indent(textwrap.dedent(REAP), "    ")}
+"""
+
+
+def test_a_test_on_an_undefined_value_follows_the_ansible_core_judged_for(tmp_path: Path) -> None:
+    """``volumes.instance_ids`` is undefined (a list has no such attribute): up to 2.18 ``is not none`` is true
+    and the task runs; from 2.19 the conditional fails the task before the reap, whatever the job does."""
+    assert verdicts(tmp_path, AFTER_REAP_TEST, ansible_core=(2, 15, 0))["job"].ok
+    strict = verdicts(tmp_path, AFTER_REAP_TEST, ansible_core=(2, 19, 0))["job"]
+    assert kinds(strict) == ("not-analysed",)
+    assert '"report the ids"' in strict.findings[0].message
+
+
+@pytest.mark.parametrize(("lenient", "condition", "expected"), [
+    (True, "out.instance_ids is not none", True),
+    (True, "out.instance_ids is string", False),
+    (True, "nothing.at.all is none", False),
+    (True, "out.instance_ids is defined", False),
+    (False, "out.instance_ids is defined", False),
+])
+def test_tests_on_undefined_values(lenient: bool, condition: str, expected: bool) -> None:
+    values = {"out": [Open(failed=False)]}
+    evaluator = Evaluator(lambda n: values.get(n, jinja2.StrictUndefined(name=n)), lenient_undefined=lenient)
+    assert evaluator.condition(condition) is expected
+
+
+@pytest.mark.parametrize("condition", ["out.instance_ids is not none", 'out.missing is match("a")',
+                                       "out.missing | length > 0"])
+def test_what_fails_a_template_from_2_19_or_in_any_version(condition: str) -> None:
+    values = {"out": [Open(failed=False)]}
+    strict = Evaluator(lambda n: values.get(n, jinja2.StrictUndefined(name=n)))
+    with pytest.raises(TemplateError):
+        strict.condition(condition)
+    if "none" not in condition:  # a test or filter that reads the value fails in 2.15 too
+        lenient = Evaluator(lambda n: values.get(n, jinja2.StrictUndefined(name=n)), lenient_undefined=True)
+        with pytest.raises(TemplateError):
+            lenient.condition(condition)
+
+
+def test_the_version_rules_and_their_parsing() -> None:
+    assert undefined_reaches_tests((2, 18, 9)) and not undefined_reaches_tests((2, 19, 0))
+    assert parse_core_version("2.15") == (2, 15, 0) and parse_core_version(" 2.18.3 ") == (2, 18, 3)
+    for bad in ("15", "two", "3.1", "2.x"):
+        with pytest.raises(ValueError, match="is not an ansible-core version"):
+            parse_core_version(bad)
+
+
+def test_a_launch_the_repos_values_never_start_is_advice_that_names_them(tmp_path: Path) -> None:
+    playbook = """\
+    - hosts: all
+      gather_facts: false
+      vars:
+        deploy_strategy: rolling
+      tasks:
+        - name: warm the canary
+          ansible.builtin.command: /usr/local/bin/warm-canary
+          async: 600
+          poll: 0
+          when: deploy_strategy == "canary"
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    assert verdict.ok and kinds(verdict) == ("never-runs",)
+    assert "when: deploy_strategy == \"canary\" is false (deploy_strategy = 'rolling')" in verdict.findings[0].message
+
+
+def test_a_set_fact_tagged_never_does_not_run_before_the_launch(tmp_path: Path) -> None:
+    """oVirt's shutdown_env: ``startup: true`` is set only with ``--tags startup``; a plain run shuts down."""
+    playbook = """\
+    - hosts: all
+      gather_facts: false
+      tasks:
+        - name: default mode
+          ansible.builtin.set_fact:
+            startup: false
+        - name: startup mode
+          ansible.builtin.set_fact:
+            startup: true
+          tags: [never, startup]
+        - name: shut down
+          ansible.builtin.command: /usr/local/bin/shutdown-hosts
+          async: 600
+          poll: 0
+          when: not startup
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    assert kinds(verdict) == ("unreaped",)
