@@ -28,7 +28,16 @@ from typing import Any, Literal, Union
 import jinja2
 
 from pytest_asyncplay.audit.model import AsyncTask, Playbook, Task
-from pytest_asyncplay.audit.symbolic import MISSING, OMIT, Evaluator, Open, TemplateError, Unknown, truth
+from pytest_asyncplay.audit.symbolic import (
+    MISSING,
+    OMIT,
+    Evaluator,
+    Open,
+    PartialError,
+    TemplateError,
+    Unknown,
+    truth,
+)
 from pytest_asyncplay.audit.taskargs import short_action
 from pytest_asyncplay.versions import Version, undefined_reaches_tests
 
@@ -339,6 +348,18 @@ _SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional resul
 
 # --------------------------------------------------------------------------------------------------
 # The host's state on one path
+
+
+@dataclass(frozen=True)
+class _When:
+    """What a task's ``when:`` allows on a path: ``truth`` True (it runs), False (it is skipped), None (either,
+    forking the path) or ``"error"`` (only ``error``: evaluating it fails the task); ``error`` when some ways
+    fail the task; ``taken`` the conditions a path that runs the task takes to hold, and one that skips it
+    takes not all to hold."""
+
+    truth: bool | Literal["error"] | None
+    error: TemplateError | None = None
+    taken: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass
@@ -882,8 +903,8 @@ class _Run:
         launch stands for its items with two jobs; any other task may run for some items or none, and may
         fail if it can."""
         if isinstance(task, AsyncTask) and task.register:
-            state.facts[task.register] = self.loop_launch_record(task, [Unknown(f"an item of {self.label(task)}'s "
-                                                                              f"loop ({items.why})")] * 2)
+            self.assign(state, task.register, self.loop_launch_record(
+                task, [Unknown(f"an item of {self.label(task)}'s loop ({items.why})")] * 2))
             return [(state, _OK)]
         if self.program.reaper(task) is not None or self.carries_job(self.rendered_args(task, state)):
             return [(state, ("unknown", f"{self.label(task)} loops over {items.why}, which the lint cannot know"))]
@@ -892,7 +913,7 @@ class _Run:
         if short_action(task.action) == "set_fact":
             for key in task.args:
                 if key != "cacheable":
-                    state.facts[str(key)] = Unknown(f"{key!r} (set in a loop over {items.why})")
+                    self.assign(state, str(key), Unknown(f"{key!r} (set in a loop over {items.why})"))
         can_fail = short_action(task.action) in ("fail", "assert") or "failed_when" in task.keywords
         outcomes = self.conclude(task, state.fork() if can_fail else state, result)
         if can_fail:
@@ -908,18 +929,20 @@ class _Run:
     def once(self, task: Task, state: _State, index: int | None) -> list[tuple[_State, tuple[str, Any]]]:
         """One run of the task's module (one loop item): ``("done", result)``, or ``("failed"|"unknown", ...)``
         when something other than the result decides (a template error is a failed result)."""
-        when, error, open_keys = self.condition_of(task, state)
-        if error is not None:
-            failed = (state, ("done", self.error_result(f"its when: cannot be evaluated: {error}")))
-            if when is None:  # an earlier condition may be false (Ansible stops there): skipped, or the error
-                return [(state.fork(), ("done", dict(_SKIPPED))), failed]
-            return [failed]
+        decided = self.condition_of(task, state)
+        when, open_keys = decided.truth, decided.taken
         branches: list[tuple[_State, tuple[str, Any]]] = []
+        if decided.error is not None:  # the ways on which evaluating the when: fails the task
+            failed = (state.fork(), ("done", self.error_result(f"its when: cannot be evaluated: {decided.error}")))
+            if when == "error":
+                return [failed]
+            branches.append(failed)
+        assert when != "error"
         reaper = self.program.reaper(task)
         if when is None and not self.forks(task):
             # whether it runs does not matter to the host's fate, only what it leaves behind
             done = self.module(task, state, index, reaper)
-            return [(st, ("done", _updated(res if isinstance(res, Open) else Open(res),
+            return branches + [(st, ("done", _updated(res if isinstance(res, Open) else Open(res),
                                            skipped=Unknown(f"whether {task.name!r} ran")))
                      if kind == "done" and isinstance(res, dict) else (kind, res)) for st, (kind, res) in done]
         if when is not True:
@@ -936,32 +959,32 @@ class _Run:
         branches += self.module(task, state, index, reaper)
         return branches
 
-    def condition_of(self, task: Task, state: _State) -> tuple[bool | None, TemplateError | None,
-                                                               frozenset[tuple[str, str]]]:
-        """A task's ``when:`` as Ansible evaluates it, one condition after another until one is false:
-        ``(truth, error, open)``, with ``error`` a condition that cannot be evaluated once the ones before it
-        hold (``truth`` None: they may not), and ``open`` the conditions a path that runs the task takes to
-        hold and a path that skips it takes not all to hold (only conditions on values the run never sets,
-        so that a later task reading them reads the same; empty when that cannot be said)."""
+    def condition_of(self, task: Task, state: _State) -> _When:
+        """A task's ``when:`` as Ansible evaluates it, one condition after another until one is false (and
+        within one, ``and``/``or`` left to right): which ways are possible, and what a path that runs or skips
+        the task may take of its conditions (:class:`_When`)."""
         if not task.when:
-            return True, None, frozenset()
+            return _When(True)
         ev = self.evaluator(task, state)
         parts = [(key, node, self.binding(task, state, key, node)) for key, node in _conjunct_nodes(tuple(task.when))]
         stable = frozenset(b for _, _, b in parts if b is not None)
         if any(keys <= stable for keys in state.refuted):
-            return False, None, frozenset()  # the path skipped a task on (some of) these very conditions
+            return _When(False)  # the path skipped a task on (some of) these very conditions
         truth_so_far: bool | None = True
+        error: TemplateError | None = None
         for condition in task.when:
             try:
                 value = ev.condition(condition)
-            except TemplateError as exc:
-                return truth_so_far, exc, frozenset()
+            except PartialError as exc:  # fails on some ways only; ``otherwise`` on the rest
+                error, value = error or exc, exc.otherwise
+            except TemplateError as exc:  # fails on every way that gets to it
+                return _When(False if truth_so_far is None else "error", exc)
             if value is False:
-                return False, None, frozenset()
+                return _When(False, error)
             if value is None:
                 truth_so_far = None
-        if truth_so_far is True:
-            return True, None, frozenset()
+        if truth_so_far is True or error is not None:
+            return _When(truth_so_far, error)
         open_parts = []
         for _key, node, bound in parts:
             try:
@@ -971,25 +994,37 @@ class _Run:
             if known is True:
                 continue
             if bound is None:
-                return None, None, frozenset()  # an unknown that the run itself may change: nothing to keep
+                return _When(None)  # an unknown that changes within the task (a loop variable): nothing to keep
             open_parts.append(bound)
-        return None, None, frozenset(open_parts)
+        return _When(None, None, frozenset(open_parts))
 
     def binding(self, task: Task, state: _State, key: str, node: Any) -> tuple[str, str] | None:
-        """``(key, binding)`` for a condition whose variables the run never sets (no register, set_fact or
-        loop variable): the same pair on another task means the same truth. None for any other condition."""
+        """``(key, binding)`` for a condition on values that stay put: the same pair on a later task of the
+        path means the same truth. A variable the run sets (``register``, ``set_fact``) counts until the run
+        sets it again (:meth:`assign` forgets what was taken of it); a loop variable never does (None)."""
         names = self.names.get(key)
         if names is None:
             names = self.names[key] = frozenset({n.name for n in node.find_all(jinja2.nodes.Name)} | (
                 {node.name} if isinstance(node, jinja2.nodes.Name) else set()))
-        if any(n in self.program.own_variables or n in state.loop_vars or n == "item" for n in names):
+        if any(n in state.loop_vars or n == "item" for n in names):
             return None
         return key, self.signature(task, names)
 
-    @staticmethod
-    def signature(task: Task, names: Iterable[str]) -> str:
-        """What ``names`` are bound to where ``task`` reads them (the repo's definitions in its scope)."""
-        return "|".join(f"{n}={task.variables.get(n)!r}" for n in sorted(names))
+    def signature(self, task: Task, names: Iterable[str]) -> str:
+        """What ``names`` are bound to where ``task`` reads them: the repo's definitions in its scope (a value
+        the run sets is the path's own, the same until it is set again)."""
+        return "|".join(f"{n}=<run>" if n in self.program.own_variables else f"{n}={task.variables.get(n)!r}"
+                        for n in sorted(names))
+
+    def assign(self, state: _State, name: str, value: Any) -> None:
+        """Set a fact (a ``register``, a ``set_fact``) on this path, forgetting the conditions taken on it."""
+        state.facts[name] = value
+        if state.holds or state.refuted:
+            def reads(entry: tuple[str, str]) -> bool:
+                return name in self.names.get(entry[0], ())
+
+            state.holds = frozenset(e for e in state.holds if not reads(e))
+            state.refuted = frozenset(group for group in state.refuted if not any(reads(e) for e in group))
 
     def reads_our_job(self, task: Task, state: _State, reaper: str) -> bool:
         try:
@@ -1039,7 +1074,8 @@ class _Run:
                 values = {str(k): ev.template(v) for k, v in task.args.items() if k != "cacheable"}
             except TemplateError as exc:
                 return [(state, ("done", self.error_result(str(exc))))]
-            state.facts.update(values)
+            for key, value in values.items():
+                self.assign(state, key, value)
             return [(state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
         rendered: Any = task.args
         if self.program.templated_args.get(task.order, True):
@@ -1242,7 +1278,7 @@ class _Run:
     def conclude(self, task: Task, state: _State, result: Any) -> _Outcomes:
         ours = result.pop("_ours", None) if isinstance(result, dict) else None
         if task.register:
-            state.facts[task.register] = result
+            self.assign(state, task.register, result)
         failed = truth(result.get("failed", False)) if isinstance(result, dict) else False
         if failed is None:
             again = {"_ours": ours} if ours is not None else {}

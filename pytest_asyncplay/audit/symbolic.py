@@ -32,6 +32,7 @@ __all__ = [
     "OMIT",
     "Evaluator",
     "Open",
+    "PartialError",
     "TemplateError",
     "Undecidable",
     "Unknown",
@@ -52,6 +53,16 @@ class Undecidable(Exception):
 
 class TemplateError(Exception):
     """A template that Ansible itself could not render (an undefined used, a filter's own error): the task fails."""
+
+
+class PartialError(TemplateError):
+    """A condition that fails only on some of the ways it can be: ``a and b`` with ``a`` unknown and ``b`` an
+    error is false where ``a`` is (Jinja2 never evaluates ``b`` there). ``otherwise`` is its truth on the ways
+    that do not fail (None: either)."""
+
+    def __init__(self, message: str, otherwise: bool | None) -> None:
+        super().__init__(message)
+        self.otherwise = otherwise
 
 
 class Unknown:
@@ -405,24 +416,29 @@ class Evaluator:
             if "not " + key in self.assumed or (isinstance(node, nodes.Not) and node_key(node.node) in self.assumed):
                 return False
         if isinstance(node, nodes.Not):
-            inner = self.truth_of(node.node)
+            try:
+                inner = self.truth_of(node.node)
+            except PartialError as exc:
+                raise PartialError(str(exc), None if exc.otherwise is None else not exc.otherwise) from exc
             return None if inner is None else not inner
-        if isinstance(node, nodes.And):
+        if isinstance(node, (nodes.And, nodes.Or)):
+            stop = isinstance(node, nodes.Or)  # the left value that decides without the right one
             left = self.truth_of(node.left)
-            if left is False:
-                return False
-            right = self.truth_of(node.right)
-            if right is False:
-                return False
-            return True if left and right else None
-        if isinstance(node, nodes.Or):
-            left = self.truth_of(node.left)
-            if left is True:
-                return True
-            right = self.truth_of(node.right)
-            if right is True:
-                return True
-            return False if left is False and right is False else None
+            if left is stop:
+                return stop
+            try:
+                right = self.truth_of(node.right)
+            except PartialError as exc:
+                if left is None:  # the ways where the left one decides, and the right one's own ways
+                    raise PartialError(str(exc), stop if exc.otherwise is stop else None) from exc
+                raise
+            except TemplateError as exc:
+                if left is None:  # the right side is only evaluated where the left one does not decide
+                    raise PartialError(str(exc), stop) from exc
+                raise
+            if right is stop:
+                return stop
+            return (not stop) if left is (not stop) and right is (not stop) else None
         return truth(self.eval(node))
 
     def eval(self, node: nodes.Node) -> Any:

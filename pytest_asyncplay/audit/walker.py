@@ -667,9 +667,21 @@ class Walker:
         target = self.known_paths(target.strip(), ctx)
         folders = [ctx.file.parent]
         if ctx.role_dir is not None:
-            folders.append(ctx.role_dir / "tasks")
+            # ansible-core's included_file also tries path_dwim_relative(<role>/tasks, "tasks", target): so
+            # "../x.yml" from any task file of the role finds <role>/tasks/x.yml
+            folders += [ctx.role_dir / "tasks", ctx.role_dir / "tasks" / "tasks"]
         folders += [f.parent for f in reversed(self.file_stack)]  # Ansible tries each parent include's folder
         folders.append(ctx.play_dir)
+        globbed = self.fileglob_files(item, target, ctx) if templated(target) else None
+        if globbed is not None:  # one include per file the loop's fileglob finds, each in turn
+            inner = self.inherit(ctx, item, short, ctx.file)
+            if not globbed:
+                self.note(f"{ctx.file}:{line}: {short} over with_fileglob {item.get('with_fileglob')!r} finds no "
+                          "file here: nothing to include")
+            for each in globbed:
+                if self.files.real(each) not in self.file_stack:
+                    self.task_file(each, replace(inner, file=each), f"tasks of {each.name}", ctx.file, line)
+            return
         if templated(target):
             self.templated_include(item, short, target, folders, ctx, line)
             return
@@ -701,6 +713,31 @@ class Walker:
             loop_var = control.get("loop_var", "item") if isinstance(control, dict) else "item"
             inner = replace(inner, loops=(*ctx.loops, (str(loop_var), item[loop_key])))
         self.task_file(path, replace(inner, file=path), f"tasks of {target}", ctx.file, line)
+
+    def fileglob_files(self, item: Mapping[str, Any], target: str, ctx: _Ctx) -> list[Path] | None:
+        """The files of ``include_tasks: "{{ x }}"`` looped ``with_fileglob`` over literal patterns, where
+        ansible-core's fileglob finds them: in the first of ``files/<dir>`` and ``<dir>`` under the role and
+        then the task file's folder (the play's folder outside a role) that exists; sorted by name (the
+        lookup's own order is the file system's). None for any other include."""
+        patterns = item.get("with_fileglob")
+        control = item.get("loop_control")
+        loop_var = control.get("loop_var", "item") if isinstance(control, dict) else "item"
+        if not re.fullmatch(r"\{\{-?\s*" + re.escape(str(loop_var)) + r"\s*-?\}\}", target.strip()):
+            return None
+        patterns = [patterns] if isinstance(patterns, str) else patterns
+        if not isinstance(patterns, list) or not patterns or any(
+                not isinstance(p, str) or templated(p) for p in patterns):
+            return None
+        bases = [ctx.role_dir, ctx.file.parent] if ctx.role_dir is not None else [ctx.play_dir, ctx.file.parent]
+        found: list[Path] = []
+        for pattern in patterns:
+            folder, name = os.path.split(pattern)
+            places = [_norm(b / sub / folder) for b in bases for sub in ("files", "")] if not os.path.isabs(pattern) \
+                else [Path(folder)]
+            place = next((p for p in places if self.files.is_dir(p)), None)
+            if place is not None:
+                found += sorted(p for p in place.glob(name) if self.files.is_file(p) and p not in found)
+        return found
 
     def templated_include(self, item: Mapping[str, Any], short: str, target: str, folders: Sequence[Path],
                           ctx: _Ctx, line: int) -> None:

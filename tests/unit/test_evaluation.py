@@ -261,3 +261,95 @@ def test_a_set_fact_tagged_never_does_not_run_before_the_launch(tmp_path: Path) 
     """
     (verdict,) = verdicts(tmp_path, playbook).values()
     assert kinds(verdict) == ("unreaped",)
+
+
+def test_a_registered_result_keeps_what_a_path_took_of_it_until_it_is_registered_again(tmp_path: Path) -> None:
+    """oVirt's disk path: the second find runs only when the first matched nothing, and the set_fact reads the
+    second's ``matched`` only on those ways (``and`` stops at a false left side, as Jinja2 does)."""
+    playbook = f"""\
+    - hosts: all
+      gather_facts: false
+      tasks:
+{textwrap.indent(LAUNCH, "    ")}
+        - name: find a qcow2
+          ansible.builtin.find:
+            paths: /var/tmp/vm
+            patterns: "*.qcow2"
+          register: qcow2
+        - name: find an ova
+          ansible.builtin.find:
+            paths: /var/tmp/vm/images
+          register: ova
+          failed_when: false
+          when: qcow2.matched == 0
+        - name: take the ova
+          ansible.builtin.set_fact:
+            disk: "{{{{ ova.files[0].path }}}}"
+          when: qcow2.matched == 0 and ova.matched > 0
+{textwrap.indent(REAP, "    ")}
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    (pb,) = discover(tmp_path / "site.yml")
+    paths = explore(Program(pb), verdict.task, "ok")
+    assert paths and all(p.end == "ok" for p in paths), [(p.end, p.failed_by) for p in paths]
+    # registered again in between: what the skip took of qcow2 no longer holds, and the read can fail
+    again = playbook.replace("        - name: take the ova", "        - name: look again\n"
+                             "          ansible.builtin.find:\n            paths: /srv\n          register: qcow2\n"
+                             "        - name: take the ova")
+    (tmp_path / "site.yml").write_text(textwrap.dedent(again), encoding="utf-8")
+    (pb,) = discover(tmp_path / "site.yml")
+    launch = next(t for t in pb.tasks if t.name == "job")
+    assert any(p.end == "failed" for p in explore(Program(pb), launch, "ok"))
+
+
+def test_an_and_whose_right_side_errors_where_the_left_is_unknown_is_skipped_or_fails(tmp_path: Path) -> None:
+    """``ready and missing.rc == 0``: where ``ready`` (an inventory value) is false the task is skipped, where
+    it is true the conditional fails the task; both ways are followed (never only one of them)."""
+    playbook = f"""\
+    - hosts: all
+      gather_facts: false
+      tasks:
+{textwrap.indent(LAUNCH, "    ")}
+        - name: check
+          ansible.builtin.debug:
+            msg: checking
+          when: ready and never_registered.rc == 0
+{textwrap.indent(REAP, "    ")}
+        - name: later
+          ansible.builtin.command: /bin/true
+          register: never_registered
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    assert verdict.ok
+    (pb,) = discover(tmp_path / "site.yml")
+    ends = sorted(p.end for p in explore(Program(pb), verdict.task, "ok"))
+    assert ends == ["failed", "ok"]
+
+
+def test_an_include_looped_with_fileglob_walks_each_file_it_finds(tmp_path: Path) -> None:
+    """oVirt's hooks: ``include_tasks: "{{ hook }}"`` over ``with_fileglob: hooks/*.yml``, found in the role's
+    own folders as ansible-core's fileglob looks; and ``../x.yml`` from the role's tasks/ finds tasks/x.yml."""
+    role = tmp_path / "roles" / "setup"
+    (role / "tasks" / "hooks").mkdir(parents=True)
+    (role / "tasks" / "main.yml").write_text(textwrap.dedent("""\
+        - name: run the hooks
+          ansible.builtin.include_tasks: "{{ hook }}"
+          with_fileglob: "hooks/*.yml"
+          loop_control:
+            loop_var: hook
+        - name: shared step
+          ansible.builtin.include_tasks: ../shared.yml
+        """), encoding="utf-8")
+    (role / "tasks" / "shared.yml").write_text("- name: shared\n  ansible.builtin.debug:\n    msg: shared\n")
+    for name in ("b_second", "a_first"):
+        (role / "tasks" / "hooks" / f"{name}.yml").write_text(textwrap.dedent(f"""\
+            - name: {name}
+              ansible.builtin.shell: sleep 2; echo done
+              async: 30
+              poll: 0
+            """), encoding="utf-8")
+    (tmp_path / "site.yml").write_text("- hosts: all\n  roles:\n    - setup\n", encoding="utf-8")
+    (pb,) = [p for p in discover(tmp_path) if p.path.name == "site.yml"]
+    assert pb.error is None, pb.error
+    assert [t.name for t in pb.tasks] == ["a_first", "b_second"]
+    assert "shared" in [t.name for t in pb.all_tasks]
