@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
@@ -666,7 +666,8 @@ class _Run:
     def forks(self, task: Task) -> bool:
         """Whether running or skipping ``task`` can change the host's fate (so an unknown ``when:`` forks)."""
         action = short_action(task.action)
-        if self.program.reaper(task) is not None or action in ("fail", "assert", "meta", "set_fact"):
+        if (self.program.reaper(task) is not None or action in ("fail", "assert", "meta")
+                or _facts_set_by(task) is not None):
             return True
         if "failed_when" in task.keywords or isinstance(task, AsyncTask):
             return True
@@ -675,8 +676,9 @@ class _Run:
 
     def relevant(self, task: Task) -> bool:
         action = short_action(task.action)
-        return (self.program.reaper(task) is not None or action in ("fail", "assert", "meta", "set_fact")
-                or "failed_when" in task.keywords or task.order == self.launch.order or bool(task.notify))
+        return (self.program.reaper(task) is not None or action in ("fail", "assert", "meta")
+                or _facts_set_by(task) is not None or "failed_when" in task.keywords
+                or task.order == self.launch.order or bool(task.notify))
 
     def count(self, outcomes: _Outcomes) -> _Outcomes:
         """``outcomes``, joined when there are many: the ways that end alike (same status, same task) become
@@ -1069,11 +1071,13 @@ class _Run:
             if what == "flush_handlers":
                 return [(state, ("flush", None))]
             return [(state, ("done", {"failed": False, "changed": False, "skipped": False}))]
-        if action == "set_fact":
+        if action == "set_fact" or (action == "include_vars" and task.loaded is not None):
             try:
-                values = {str(k): ev.template(v) for k, v in task.args.items() if k != "cacheable"}
+                values = {k: ev.template(v) for k, v in (_facts_set_by(task) or {}).items()}
             except TemplateError as exc:
-                return [(state, ("done", self.error_result(str(exc))))]
+                if action == "set_fact":
+                    return [(state, ("done", self.error_result(str(exc))))]
+                values = {k: Unknown(f"{k!r} (from {self.label(task)})") for k in task.loaded or {}}
             for key, value in values.items():
                 self.assign(state, key, value)
             return [(state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
@@ -1328,12 +1332,12 @@ class _Run:
 
     def before(self, task: Task, state: _State) -> _Outcomes:
         """A task before the launch: the host got past it; only what it leaves behind matters."""
-        action = short_action(task.action)
         if task.notify:
             self.notify_before(task, state)
-        if not task.register and action != "set_fact":
+        sets = _facts_set_by(task)
+        if not task.register and sets is None:
             return [(state, _OK)]
-        if action != "set_fact" and not isinstance(task, AsyncTask):
+        if sets is None and not isinstance(task, AsyncTask):
             failed: Any = False if task.ignore_errors in (None, False) else Unknown(f"whether {task.name!r} failed")
             result = Open(failed=failed, skipped=Unknown(f"whether {task.name!r} ran"))
             result.why = f"the result of {task.name!r}"
@@ -1350,16 +1354,12 @@ class _Run:
                 state.facts[task.register] = dict(_SKIPPED)
             return [(state, _OK)]
         sure = when is True and self.loop_of(task) is None
-        action = short_action(task.action)
-        if action == "set_fact":
-            for key, value in task.args.items():
-                if key == "cacheable":
-                    continue
-                try:
-                    state.facts[str(key)] = self.evaluator(task, state).template(value) if sure else Unknown(
-                        f"{key!r} (set by {self.label(task)}, which may not have run)")
-                except TemplateError:
-                    state.facts[str(key)] = Unknown(f"{key!r}")
+        for key, value in (sets or {}).items():
+            try:
+                state.facts[key] = self.evaluator(task, state).template(value) if sure else Unknown(
+                    f"{key!r} (set by {self.label(task)}, which may not have run)")
+            except TemplateError:
+                state.facts[key] = Unknown(f"{key!r}")
         if task.register:
             if isinstance(task, AsyncTask) and sure:
                 state.facts[task.register] = _launch_record(self.new_job(task, None), self.changed_default(task))
@@ -1442,6 +1442,16 @@ class _Run:
 
     def label(self, task: Task) -> str:
         return f'"{task.name}" ({self.where(task)})'
+
+
+def _facts_set_by(task: Task) -> Mapping[str, Any] | None:
+    """The raw values a ``set_fact`` or an ``include_vars`` of one literal file sets; None for other tasks."""
+    action = short_action(task.action)
+    if action == "set_fact":
+        return {str(k): v for k, v in task.args.items() if k != "cacheable"}
+    if action == "include_vars":
+        return task.loaded
+    return None
 
 
 def _never_tagged(task: Task) -> bool:

@@ -53,7 +53,8 @@ class Task:
     says why the lint cannot judge the task (e.g. a ``poll:`` template it cannot evaluate);
     ``variables`` what the repo defines around it (role defaults and vars, play vars...), every
     definition of a name kept, to evaluate simple templates; ``overridable`` the names of them defined only
-    in role ``defaults/`` (the values a role is meant to be given others for). ``outer_loops`` are the loops of the
+    in role ``defaults/`` (the values a role is meant to be given others for); ``loaded`` what an
+    ``include_vars`` of one literal file sets. ``outer_loops`` are the loops of the
     ``include_tasks`` that brought the task in: ``(loop variable, loop)``, outermost first. ``phase`` is
     the part of its play that holds it (``pre_tasks``, ``roles``, ``tasks``, ``post_tasks``, ``handlers``),
     also inside a block, where ``section`` names the block's part.
@@ -86,6 +87,7 @@ class Task:
     outer_loops: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
     variables: Mapping[str, tuple[Any, ...]] = field(default_factory=dict, compare=False, repr=False)
     overridable: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    loaded: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     args: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     keywords: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

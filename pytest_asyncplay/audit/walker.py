@@ -650,6 +650,7 @@ class Walker:
                 variables=variables,
                 overridable=frozenset(n for n, count in ctx.default_counts.items()
                                       if len(variables.get(n, ())) == count),
+                loaded=self.included_vars(short, args, ctx),
                 outer_loops=ctx.loops,
                 args=args,
                 keywords=dict(item),
@@ -713,6 +714,23 @@ class Walker:
             loop_var = control.get("loop_var", "item") if isinstance(control, dict) else "item"
             inner = replace(inner, loops=(*ctx.loops, (str(loop_var), item[loop_key])))
         self.task_file(path, replace(inner, file=path), f"tasks of {target}", ctx.file, line)
+
+    def included_vars(self, short: str, args: Mapping[str, Any], ctx: _Ctx) -> Mapping[str, Any] | None:
+        """What ``include_vars`` of one literal file sets (its top-level mapping), found where the action
+        looks: ``vars/<file>`` then ``<file>`` under the role, then the task file's folder, then the play's.
+        None for any other task, a templated or missing file, a folder (``dir:``) or a file that is not a
+        mapping."""
+        if short != "include_vars" or args.get("dir") is not None or args.get("name") is not None:
+            return None
+        target = args.get("file", args.get("_raw_params"))
+        if not isinstance(target, str) or not target.strip() or templated(target):
+            return None
+        bases = [b for b in (ctx.role_dir, ctx.file.parent, ctx.play_dir) if b is not None]
+        for candidate in dict.fromkeys(_norm(b / sub / target.strip()) for b in bases for sub in ("vars", "")):
+            if self.files.is_file(candidate):
+                loaded = self.vars_file(candidate)
+                return {str(k): v for k, v in loaded.items()} if isinstance(loaded, dict) else None
+        return None
 
     def fileglob_files(self, item: Mapping[str, Any], target: str, ctx: _Ctx) -> list[Path] | None:
         """The files of ``include_tasks: "{{ x }}"`` looped ``with_fileglob`` over literal patterns, where

@@ -353,3 +353,30 @@ def test_an_include_looped_with_fileglob_walks_each_file_it_finds(tmp_path: Path
     assert pb.error is None, pb.error
     assert [t.name for t in pb.tasks] == ["a_first", "b_second"]
     assert "shared" in [t.name for t in pb.all_tasks]
+
+
+def test_include_vars_of_a_literal_file_sets_its_values_where_it_runs(tmp_path: Path) -> None:
+    """vitabaks' playbooks load vars/system.yml in pre_tasks: its empty pre_deploy_command keeps the launch
+    from running (include_vars outranks play vars and the inventory); a file the task cannot be sure to load
+    (a when: on the inventory) leaves the value unknown, and the launch is judged as if it ran."""
+    (tmp_path / "vars").mkdir()
+    (tmp_path / "vars" / "system.yml").write_text('pre_deploy_command: ""\n', encoding="utf-8")
+    playbook = """\
+    - hosts: all
+      gather_facts: false
+      pre_tasks:
+        - name: system vars
+          ansible.builtin.include_vars: vars/system.yml
+      tasks:
+        - name: run the pre-deploy command
+          ansible.builtin.shell: "{{ pre_deploy_command }}"
+          async: 600
+          poll: 0
+          when: pre_deploy_command | length > 0
+    """
+    (verdict,) = verdicts(tmp_path, playbook).values()
+    assert kinds(verdict) == ("never-runs",)
+    assert "pre_deploy_command = ''" in verdict.findings[0].message
+    unsure = playbook.replace("vars/system.yml\n", "vars/system.yml\n          when: load_system_vars\n")
+    (verdict,) = verdicts(tmp_path, unsure).values()
+    assert kinds(verdict) == ("unreaped",)
