@@ -164,8 +164,10 @@ def markdown(text: str, probes: bool = True) -> str:
     text = re.sub(r"\| (?:-|N) (?=\|)", "| ? ", normal(text))
     if not probes:
         text = re.sub(r"\| (?:parallel|isolated) (?=\|)", "| P ", text)
-        text = re.sub(r"\n### Isolated probes\n\n(?:- .*\n?)*", "\n", text)
-        text = re.sub(r"^(- [a-z-]+):.*$", r"\1", text, flags=re.M)  # a finding's verdict word, not its words
+        # the section of probes replayed alone, which one run may have and the other not, blank line and all
+        text = re.sub(r"\n\n### Isolated probes\n\n(?:- .*\n(?:  .*\n)*)*", "\n", text)
+        # a finding's verdict word, not its words (nor its further lines, which a probe replayed alone has)
+        text = re.sub(r"^(- [a-z-]+):.*(?:\n  .*)*$", r"\1", text, flags=re.M)
     return text
 
 

@@ -143,18 +143,22 @@ def to_markdown(rows: Sequence[AuditRow], notes: Sequence[str] = ()) -> str:
     header, cells = columns(rows)
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
+
+    def item(text: str) -> str:  # one list item: its further lines indented under it, no blank line ending it
+        lines = [esc(line) for line in text.splitlines() if line.strip()] or [""]
+        return "\n".join([f"- {lines[0]}", *(f"  {line}" for line in lines[1:])])
     out = ["## pytest-asyncplay reap audit", "", "| " + " | ".join(header) + " |",
            "|" + "---|" * len(header)]
     out += ["| " + " | ".join(esc(c) for c in cell) + " |" for cell in cells]
     out += ["", tally(rows)]
     reasons = isolated_reasons(rows)
     if reasons:
-        out += ["", "### Isolated probes", ""] + [f"- {esc(r)}" for r in reasons]
+        out += ["", "### Isolated probes", ""] + [item(r) for r in reasons]
     details = [m for r in rows for m in r.messages if not m.startswith(("surfaced", "ok"))]
     if details:
-        out += ["", "### Findings", ""] + [f"- {esc(m)}" for m in details]
+        out += ["", "### Findings", ""] + [item(m) for m in details]
     if notes:
-        out += ["", "### Not followed", ""] + [f"- {esc(n)}" for n in notes]
+        out += ["", "### Not followed", ""] + [item(n) for n in notes]
     return "\n".join(out) + "\n"
 
 

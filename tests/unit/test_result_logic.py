@@ -508,3 +508,11 @@ def test_probes_column_and_isolated_reasons_in_the_table_and_markdown():
     assert table.splitlines()[0].split()[-1] == "probes"
     assert table.splitlines()[-1] == "isolated probes: b.yml: b.yml:9: run_once runs the task"
     assert "### Isolated probes\n\n- b.yml: b.yml:9: run_once runs the task" in to_markdown(rows)
+
+
+def test_a_message_of_several_lines_stays_one_markdown_list_item():
+    record = {"playbook": "site.yml", "where": "site.yml:4", "task": "compress logs", "kind": "killed",
+              "verdict": "swallowed", "message": "swallowed: the play still finished rc=0\n\n(played alone | twice)"}
+    (row,) = merge([record])
+    text = to_markdown([row])
+    assert "- swallowed: the play still finished rc=0\n  (played alone \\| twice)\n" in text
