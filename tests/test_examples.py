@@ -91,5 +91,5 @@ def test_keep_alive_polls_until_done(asyncplay):
     assert_play_ok(result)
     job = result.job("download artifact")
     assert job.poll == 1 and job.reaped and job.outcome == "ok"
-    assert job.result["stdout"] == "downloaded"
+    assert job.result["stdout"] == "downloaded", job.evidence()
     assert job.runtime is not None and 2.5 < job.runtime < 10
