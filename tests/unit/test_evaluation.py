@@ -47,10 +47,10 @@ LAUNCH = """
 """
 
 
-def test_a_task_on_the_same_unknown_conditions_as_a_skipped_check_never_reads_its_result(tmp_path: Path) -> None:
-    """The check is skipped exactly when the install's conditions are false: reading ``check.status`` there
-    would fail the task before the reap, but no run gets there (ansible/workshops' controller install)."""
-    playbook = f"""\
+#: ansible/workshops' controller install: a check that runs on an unknown condition, then (after what
+#: ``<between>`` becomes) a task on the same conditions that reads the check's result, between a launch and its
+#: reap.
+CONTROLLER = f"""\
     - hosts: all
       gather_facts: false
       tasks:
@@ -61,7 +61,7 @@ def test_a_task_on_the_same_unknown_conditions_as_a_skipped_check_never_reads_it
           register: check
           failed_when: false
           when: controller_install | bool
-        - name: install the controller
+<between>        - name: install the controller
           ansible.builtin.debug:
             msg: installing
           when:
@@ -69,6 +69,12 @@ def test_a_task_on_the_same_unknown_conditions_as_a_skipped_check_never_reads_it
             - check.status != 200
 {textwrap.indent(REAP, "    ")}
     """
+
+
+def test_a_task_on_the_same_unknown_conditions_as_a_skipped_check_never_reads_its_result(tmp_path: Path) -> None:
+    """The check is skipped exactly when the install's conditions are false: reading ``check.status`` there
+    would fail the task before the reap, but no run gets there (ansible/workshops' controller install)."""
+    playbook = CONTROLLER.replace("<between>", "")
     (verdict,) = verdicts(tmp_path, playbook).values()
     assert verdict.ok and kinds(verdict) == (), [f.message for f in verdict.findings]
     # not merely some way passes: with the job healthy, no way through the run fails
@@ -81,28 +87,11 @@ def test_a_condition_whose_variable_the_run_sets_is_not_carried_over(tmp_path: P
     """A set_fact between the two tasks changes what ``controller_install`` means: the skipped check's result
     is then read, which fails the host before the reap whatever the job does, and the lint says it cannot
     tell."""
-    playbook = f"""\
-    - hosts: all
-      gather_facts: false
-      tasks:
-{textwrap.indent(LAUNCH, "    ")}
-        - name: check the controller
-          ansible.builtin.uri:
-            url: https://localhost/api/v2/ping/
-          register: check
-          failed_when: false
-          when: controller_install | bool
+    playbook = CONTROLLER.replace("<between>", """\
         - name: install it anyway
           ansible.builtin.set_fact:
             controller_install: true
-        - name: install the controller
-          ansible.builtin.debug:
-            msg: installing
-          when:
-            - controller_install | bool
-            - check.status != 200
-{textwrap.indent(REAP, "    ")}
-    """
+""")
     (verdict,) = verdicts(tmp_path, playbook).values()
     assert kinds(verdict) == ("not-analysed",)
     assert "the host fails even when the job succeeds" in verdict.findings[0].message
