@@ -131,6 +131,8 @@ class Path:
     events: tuple[Event, ...] = ()
     why: str = ""
     failed_by: Task | None = None
+    #: For an ``ok`` path: the conditions it took a truth for that the lint could not evaluate (key, what).
+    guesses: tuple[tuple[str, str], ...] = ()
 
 
 class _Stop(Exception):
@@ -375,6 +377,14 @@ class _State:
     holds: frozenset[tuple[str, str]] = frozenset()
     #: Sets of conditions this path took not all to hold (a task it skipped on an unknown ``when:``).
     refuted: frozenset[frozenset[tuple[str, str]]] = frozenset()
+    #: Conditions the lint could not evaluate (a filter not installed...) where this path needed their truth,
+    #: as (key, what it could not evaluate): the path rests on a guess about each.
+    unevaluated: tuple[tuple[str, str], ...] = ()
+
+    def guess(self, key: str, value: Unknown) -> None:
+        """Note a guess about ``key`` (once the job exists: before, a guess only decides whether it does)."""
+        if self.started and all(key != k for k, _ in self.unevaluated):
+            self.unevaluated = (*self.unevaluated, (key, value.why))
 
     def fork(self) -> _State:
         return replace(self, facts=dict(self.facts), notified=dict(self.notified), loop_vars=dict(self.loop_vars))
@@ -477,6 +487,7 @@ def _join(states: Sequence[_State]) -> _State:
     joined.events = tuple(seen.values())
     joined.holds = frozenset.intersection(*(st.holds for st in states))
     joined.refuted = frozenset.intersection(*(st.refuted for st in states))
+    joined.unevaluated = tuple(dict.fromkeys(why for st in states for why in st.unevaluated))
     return joined
 
 
@@ -495,8 +506,11 @@ _Outcomes = list[tuple[_State, _Status]]
 class _Run:
     """The symbolic run for one launch in one world (and, for a loop launch, one failed item)."""
 
-    def __init__(self, program: Program, launch: AsyncTask, world: World, item: int | None) -> None:
+    def __init__(self, program: Program, launch: AsyncTask, world: World, item: int | None,
+                 decisions: Mapping[str, bool] | None = None) -> None:
         self.program = program
+        #: The truth to take for conditions the lint cannot evaluate (see :func:`explore`).
+        self.decisions = decisions or {}
         self.launch = launch
         self.world = world
         self.item = item
@@ -511,13 +525,14 @@ class _Run:
 
     # -- values ----------------------------------------------------------------------------------
 
-    def evaluator(self, task: Task, state: _State) -> Evaluator:
+    def evaluator(self, task: Task, state: _State, guesses: _State | None = None) -> Evaluator:
+        """An evaluator over ``state``'s values; a truth it has to guess is noted on ``guesses`` (``state``)."""
         def resolve(name: str) -> Any:
             return self.resolve(name, task, state, 0)
 
         assumed = (self.assumed if state.started else frozenset()) | {
             key for key, bound in state.holds if self.signature(task, self.names[key]) == bound}
-        return Evaluator(resolve, assumed, self.program.lenient_undefined)
+        return Evaluator(resolve, assumed, self.program.lenient_undefined, (guesses or state).guess, self.decisions)
 
     def resolve(self, name: str, task: Task, state: _State, depth: int) -> Any:
         if name in state.loop_vars:
@@ -590,7 +605,7 @@ class _Run:
             elif kind == "unknown":
                 paths.append(Path("unknown", st.events, why=str(status[1])))
             else:
-                paths.append(Path("ok", st.events))
+                paths.append(Path("ok", st.events, guesses=st.unevaluated))
         return paths
 
     def play(self, play: _Play, state: _State) -> _Outcomes:
@@ -931,6 +946,7 @@ class _Run:
     def once(self, task: Task, state: _State, index: int | None) -> list[tuple[_State, tuple[str, Any]]]:
         """One run of the task's module (one loop item): ``("done", result)``, or ``("failed"|"unknown", ...)``
         when something other than the result decides (a template error is a failed result)."""
+        unevaluated = state.unevaluated
         decided = self.condition_of(task, state)
         when, open_keys = decided.truth, decided.taken
         branches: list[tuple[_State, tuple[str, Any]]] = []
@@ -942,7 +958,9 @@ class _Run:
         assert when != "error"
         reaper = self.program.reaper(task)
         if when is None and not self.forks(task):
-            # whether it runs does not matter to the host's fate, only what it leaves behind
+            # whether it runs does not matter to the host's fate, only what it leaves behind (and so no guess
+            # about its when: decides the path)
+            state.unevaluated = unevaluated
             done = self.module(task, state, index, reaper)
             return branches + [(st, ("done", _updated(res if isinstance(res, Open) else Open(res),
                                            skipped=Unknown(f"whether {task.name!r} ran")))
@@ -1277,7 +1295,7 @@ class _Run:
             return self.evaluator(task, state)
         view = state.fork()
         view.loop_vars[register] = result
-        return self.evaluator(task, view)
+        return self.evaluator(task, view, guesses=state)
 
     def conclude(self, task: Task, state: _State, result: Any) -> _Outcomes:
         ours = result.pop("_ours", None) if isinstance(result, dict) else None
@@ -1537,7 +1555,32 @@ def explore(program: Program, launch: AsyncTask, world: World) -> list[Path]:
     For a loop launch the failed and running worlds are played once per item (each item's job in turn;
     the first and last past :data:`MAX_LOOP_WORLDS` items), and the paths of all of them are returned.
     A run past :data:`MAX_PATHS` paths gives one ``unknown`` path saying so.
+
+    A path that ends green only by a guess about a condition the lint could not evaluate (a filter that is
+    not installed here) establishes nothing on its own: the run is played again with each truth those
+    conditions can take (up to :data:`MAX_GUESSED` of them), and the host ending green is kept only when it
+    does so whatever they are; otherwise such a path is ``unknown``, naming what could not be evaluated.
     """
+    paths = _explore(program, launch, world, {})
+    guessed = [p for p in paths if p.end == "ok" and p.guesses]
+    if not guessed or any(p.end == "ok" and not p.guesses for p in paths):
+        return paths
+    keys = list(dict.fromkeys(key for p in guessed for key, _ in p.guesses))
+    whats = list(dict.fromkeys(what for p in guessed for _, what in p.guesses))
+    green_anyway = len(keys) <= MAX_GUESSED and all(
+        any(p.end == "ok" and not p.guesses for p in _explore(program, launch, world, dict(zip(keys, truths))))
+        for truths in itertools.product((True, False), repeat=len(keys)))
+    if green_anyway:
+        return paths
+    why = f"the host ends green only by a guess about {' and '.join(whats)}"
+    return [replace(p, end="unknown", why=why, guesses=()) if any(p is g for g in guessed) else p for p in paths]
+
+
+#: How many conditions the lint could not evaluate :func:`explore` plays every truth of (2**N runs).
+MAX_GUESSED = 3
+
+
+def _explore(program: Program, launch: AsyncTask, world: World, decisions: Mapping[str, bool]) -> list[Path]:
     items: list[int | None] = [None]
     if launch.loop and world != "ok":
         probe = _Run(program, launch, "ok", None)
@@ -1550,7 +1593,7 @@ def explore(program: Program, launch: AsyncTask, world: World) -> list[Path]:
         items = list(indices if count <= MAX_LOOP_WORLDS else [indices[0], indices[-1]])
     paths: list[Path] = []
     for item in items:
-        run = _Run(program, launch, world, item)
+        run = _Run(program, launch, world, item, decisions)
         try:
             paths += run.explore()
         except _Stop as exc:

@@ -475,6 +475,10 @@ class _Analysis:
         if why.startswith("the job id goes to "):
             module = why[len("the job id goes to "):].split(" ", 1)[0]
             return _REAP_MODULE_HINT.format(module=module)
+        if "which is not installed here" in why or "raised" in why or "are not evaluated" in why:
+            return ("The lint evaluates each check with the plugins installed where it runs: install the collection "
+                    "that provides it there (json_query: community.general and jmespath), or write the check with "
+                    "ansible-core's own filters (selectattr('failed'), map, select).")
         if "may reap the job" in why:
             return "Install the role (ansible-galaxy install -r requirements.yml) or set roles_path, so it can be read."
         return ("Give the value in the repo (role defaults, play vars, group_vars/all), or make the reap's "

@@ -12,7 +12,9 @@ Expressions are parsed by Jinja2 itself; control flow (``and``, ``or``, ``not``,
 comparisons) is walked here, three-valued, and every filter and test is the installed ansible-core's
 own (the Jinja2 built-ins such as ``selectattr``, ``map``, ``select``, ``default`` included), called
 with known arguments. A filter that is not installed (``json_query`` without community.general) gives
-an :class:`Unknown` naming it. Nothing here runs a module or touches a host.
+an :class:`Unknown` naming it, marked *unevaluated*: the lint could not compute it, which is not the same as a
+value the run itself cannot know, and no verdict may rest on a guess about it. Nothing here runs a module or
+touches a host.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ __all__ = [
 class Undecidable(Exception):
     """Raised inside a filter or test when it needs to know an :class:`Unknown` (its truth, its items)."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, unevaluated: bool = False) -> None:
         super().__init__(why)
         self.why = why
+        self.unevaluated = unevaluated
 
 
 class TemplateError(Exception):
@@ -71,6 +74,10 @@ class Unknown:
     ``external`` when it comes from outside the run (inventory, facts, extra vars) and only plain values
     were mixed into it: such a value cannot hold a job id, which only exists inside the run.
 
+    ``unevaluated`` when the lint could not compute it (a filter or test not installed here, a lookup or function
+    it does not call): unlike a value the run cannot know, a way of the run that a guess about it decides is
+    not established.
+
     ``values``, when not None, holds every value it can be (a join of the ways a run can go, each of
     which left a known value; :data:`MISSING` for a way that left none): the lint can then tell, for
     one, that a job id is none of this launch's jobs.
@@ -79,15 +86,18 @@ class Unknown:
     a filter that needs them raises :class:`Undecidable`, and the filter's result is unknown.
     """
 
-    __slots__ = ("external", "values", "why")
+    __slots__ = ("external", "unevaluated", "values", "why")
     why: str
     external: bool
     values: tuple[Any, ...] | None
+    unevaluated: bool
 
-    def __init__(self, why: str, external: bool = False, values: tuple[Any, ...] | None = None) -> None:
+    def __init__(self, why: str, external: bool = False, values: tuple[Any, ...] | None = None,
+                 unevaluated: bool = False) -> None:
         object.__setattr__(self, "why", why)
         object.__setattr__(self, "external", external)
         object.__setattr__(self, "values", values)
+        object.__setattr__(self, "unevaluated", unevaluated)
 
     def __repr__(self) -> str:
         return f"Unknown({self.why!r})"
@@ -95,13 +105,13 @@ class Unknown:
     def __getattr__(self, name: str) -> Unknown:
         if name.startswith("__"):
             raise AttributeError(name)
-        return Unknown(self.why, self.external)
+        return Unknown(self.why, self.external, unevaluated=self.unevaluated)
 
     def __getitem__(self, key: object) -> Unknown:
-        return Unknown(self.why, self.external)
+        return Unknown(self.why, self.external, unevaluated=self.unevaluated)
 
     def _undecidable(self, *args: object) -> Any:
-        raise Undecidable(self.why)
+        raise Undecidable(self.why, self.unevaluated)
 
     __bool__ = __len__ = __iter__ = __str__ = __contains__ = __int__ = __float__ = _undecidable
     __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _undecidable  # type: ignore[assignment]
@@ -199,7 +209,8 @@ def derived(values: Iterable[Any]) -> Unknown | None:
     external = all(u.external for u in unknowns) and all(
         isinstance(v, (Unknown, str, int, float, bool, type(None), jinja2.nodes.EvalContext, jinja2.runtime.Context))
         for v in values)
-    return Unknown(unknowns[0].why, external)
+    first = next((u for u in unknowns if u.unevaluated), unknowns[0])
+    return Unknown(first.why, external, unevaluated=first.unevaluated)
 
 
 def _guarded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -213,7 +224,7 @@ def _guarded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         except Undecidable as exc:
-            return Unknown(exc.why)
+            return Unknown(exc.why, unevaluated=exc.unevaluated)
 
     return call
 
@@ -270,7 +281,7 @@ def _environment() -> jinja2.Environment:
 def _defined(value: object) -> bool:
     """Jinja2's ``defined`` test, undecidable on an unknown (which may or may not be defined)."""
     if isinstance(value, Unknown):
-        raise Undecidable(value.why)
+        raise Undecidable(value.why, value.unevaluated)
     return not isinstance(value, jinja2.Undefined)
 
 
@@ -301,6 +312,7 @@ _SAFE_METHODS = frozenset({
     "lstrip", "rstrip", "lower", "upper", "replace", "join", "count", "index", "splitlines", "format", "copy",
     "isdigit", "title", "capitalize",
 })  # fmt: skip
+_LOOKUPS = frozenset({"lookup", "query", "q"})
 _WRAPPED = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.S)
 
 
@@ -310,12 +322,20 @@ class Evaluator:
     ``resolve(name)`` returns the variable's value, an :class:`Unknown`, or a
     :class:`~jinja2.StrictUndefined`. ``assumed`` holds conditions (as parsed expressions) known true
     here: the conjuncts of the launch's own ``when:`` hold wherever its job exists.
+
+    An expression whose truth rests on an *unevaluated* unknown (see :class:`Unknown`) takes its truth from
+    ``decisions`` (keyed by :func:`node_key`, or ``"template:" + text`` for a templated condition) when it is
+    there; otherwise it is unknown, and ``on_guess(key, value)`` hears of it: the way of the run that goes on
+    from there rests on a guess.
     """
 
     def __init__(self, resolve: Callable[[str], Any], assumed: frozenset[str] = frozenset(),
-                 lenient_undefined: bool = False) -> None:
+                 lenient_undefined: bool = False, on_guess: Callable[[str, Unknown], None] | None = None,
+                 decisions: Mapping[str, bool] | None = None) -> None:
         self.resolve = resolve
         self.assumed = assumed
+        self.on_guess = on_guess
+        self.decisions = decisions or {}
         #: ansible-core up to 2.18: an undefined value reaches a test (``is none`` on it is false) and its
         #: attributes are undefined too; from 2.19 both fail the template.
         self.lenient_undefined = lenient_undefined
@@ -354,7 +374,7 @@ class Evaluator:
             text = match.group(1)
         if "{{" in text or "{%" in text:
             rendered = self._text(text)
-            return _ansible_bool(rendered)
+            return self._guessed("template:" + text, rendered, _ansible_bool(rendered))
         if text.lower() in ("true", "yes", "on"):
             return True
         if text.lower() in ("false", "no", "off", ""):
@@ -385,7 +405,7 @@ class Evaluator:
                 try:
                     out.append(value if isinstance(value, str) else _to_text(value))
                 except Undecidable as exc:
-                    return Unknown(exc.why)
+                    return Unknown(exc.why, unevaluated=exc.unevaluated)
             return "".join(out)
         value = self.eval(node)
         if isinstance(value, jinja2.Undefined):
@@ -401,7 +421,7 @@ class Evaluator:
         try:
             return self.env.from_string(text).render(values)
         except Undecidable as exc:
-            return Unknown(exc.why)
+            return Unknown(exc.why, unevaluated=exc.unevaluated)
         except jinja2.UndefinedError as exc:
             raise TemplateError(str(exc)) from exc
         except Exception as exc:
@@ -439,7 +459,18 @@ class Evaluator:
             if right is stop:
                 return stop
             return (not stop) if left is (not stop) and right is (not stop) else None
-        return truth(self.eval(node))
+        value = self.eval(node)
+        return self._guessed(node_key(node), value, truth(value))
+
+    def _guessed(self, key: str, value: Any, decided: bool | None) -> bool | None:
+        """``decided``, or, when that is None because ``value`` is an unevaluated unknown, the truth
+        ``decisions`` gives ``key`` (and ``on_guess`` hears of it when there is none)."""
+        if decided is None and isinstance(value, Unknown) and value.unevaluated:
+            if key in self.decisions:
+                return self.decisions[key]
+            if self.on_guess is not None:
+                self.on_guess(key, value)
+        return decided
 
     def eval(self, node: nodes.Node) -> Any:
         """The value of an expression node: a Python value, an :class:`Unknown` or a StrictUndefined."""
@@ -501,7 +532,7 @@ class Evaluator:
         if isinstance(node, nodes.Slice):
             parts = [self.eval(n) if n is not None else None for n in (node.start, node.stop, node.step)]
             return self._apply(lambda *p: slice(*p), parts)
-        return Unknown(f"{type(node).__name__} in a template")
+        return Unknown(f"{type(node).__name__} in a template", unevaluated=True)
 
     # -- pieces ----------------------------------------------------------------------------------
 
@@ -523,7 +554,7 @@ class Evaluator:
         try:
             return function(*values)
         except Undecidable as exc:
-            return Unknown(exc.why)
+            return Unknown(exc.why, unevaluated=exc.unevaluated)
         except Exception as exc:
             raise TemplateError(_message(exc)) from exc
 
@@ -562,13 +593,13 @@ class Evaluator:
 
     def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call) -> tuple[list[Any], dict[str, Any]] | Unknown:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
-            return Unknown("*args in a template")
+            return Unknown("*args in a template", unevaluated=True)
         args = [self.eval(a) for a in node.args]
         kwargs = {str(k.key): self.eval(k.value) for k in node.kwargs}  # type: ignore[attr-defined]
         return args, kwargs
 
     def _filter(self, node: nodes.Filter) -> Any:
-        value = self.eval(node.node) if node.node is not None else Unknown("a filter block")
+        value = self.eval(node.node) if node.node is not None else Unknown("a filter block", unevaluated=True)
         parsed = self._arguments(node)
         if isinstance(parsed, Unknown):
             return parsed
@@ -588,7 +619,7 @@ class Evaluator:
         if function is None:
             plugin = _lookup_plugin("filter", node.name)
             if plugin is None:
-                return Unknown(f"the filter {node.name!r}, which is not installed here")
+                return Unknown(f"the filter {node.name!r}, which is not installed here", unevaluated=True)
             function = _guarded(plugin, node.name)
         return self._call_plugin(function, value, args, kwargs)  # type: ignore[arg-type]
 
@@ -608,7 +639,7 @@ class Evaluator:
         if function is None:
             plugin = _lookup_plugin("test", node.name)
             if plugin is None:
-                return Unknown(f"the test {node.name!r}, which is not installed here")
+                return Unknown(f"the test {node.name!r}, which is not installed here", unevaluated=True)
             function = _guarded(plugin, node.name)
         # up to 2.18 the test itself decides on an undefined value: ``none`` and ``string`` say false, one that
         # reads the value fails the template
@@ -636,7 +667,7 @@ class Evaluator:
             result = function(*lead, value, *args, **kwargs)
             return _settle(result)
         except Undecidable as exc:
-            return Unknown(exc.why)
+            return Unknown(exc.why, unevaluated=exc.unevaluated)
         except TemplateError:
             raise
         except jinja2.UndefinedError as exc:
@@ -644,12 +675,14 @@ class Evaluator:
         except Exception as exc:
             # the plugin's own error may be this machine's (a library the plugin needs): it decides nothing,
             # an unknown, never a failed task
-            return Unknown(f"{getattr(function, '__name__', 'a filter')}(), which raised {type(exc).__name__} here")
+            return Unknown(f"{getattr(function, '__name__', 'a filter')}(), which raised {type(exc).__name__} here", unevaluated=True)
 
     def _call(self, node: nodes.Call) -> Any:
         if not isinstance(node.node, nodes.Getattr):
             name = node.node.name if isinstance(node.node, nodes.Name) else "a call"
-            return Unknown(f"{name}(...) (lookups and functions are not evaluated)")
+            if name in _LOOKUPS:  # what a lookup reads (a file, the environment, a command) is the run's own
+                return Unknown(f"{name}(...) (lookups read what only the run sees)")
+            return Unknown(f"{name}(...) (functions are not evaluated)", unevaluated=True)
         base = self.eval(node.node.node)
         method = node.node.attr
         parsed = self._arguments(node)
@@ -659,7 +692,7 @@ class Evaluator:
         if isinstance(base, Unknown):
             return base
         if method not in _SAFE_METHODS or not isinstance(base, (str, dict, list)):
-            return Unknown(f".{method}() on a value")
+            return Unknown(f".{method}() on a value", unevaluated=True)
         if isinstance(base, jinja2.Undefined):
             raise TemplateError(base._undefined_message)
         return self._apply(lambda *a: getattr(base, method)(*a, **kwargs), args)
@@ -728,7 +761,7 @@ def _describe(base: Mapping[Any, Any]) -> str:
 
 def _to_text(value: Any) -> str:
     if isinstance(value, Unknown):
-        raise Undecidable(value.why)
+        raise Undecidable(value.why, value.unevaluated)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, (list, dict, tuple)) and _contains_unknown(value):

@@ -369,3 +369,56 @@ def test_include_vars_of_a_literal_file_sets_its_values_where_it_runs(tmp_path: 
     unsure = playbook.replace("vars/system.yml\n", "vars/system.yml\n          when: load_system_vars\n")
     (verdict,) = verdicts(tmp_path, unsure).values()
     assert kinds(verdict) == ("unreaped",)
+
+
+IGNORED_LOOP_REAP = """\
+    - hosts: all
+      gather_facts: false
+      tasks:
+        - name: jobs
+          ansible.builtin.command: "sleep {{ item }}"
+          loop: [1, 2]
+          async: 30
+          poll: 0
+          register: jobs
+        - name: wait for jobs
+          ansible.builtin.async_status:
+            jid: "{{ item.ansible_job_id }}"
+          loop: "{{ jobs.results }}"
+          register: waited
+          until: waited.finished
+          retries: 30
+          delay: 1
+          ignore_errors: true
+        - name: none failed
+          ansible.builtin.assert:
+            that: CHECK
+"""
+
+
+@pytest.mark.parametrize("check, kind", [
+    # the real selectattr: a killed job's item has failed: true, so the assert fails the host
+    ("waited.results | selectattr('failed') | list | length == 0", None),
+    # a filter that is not installed here: the lint cannot tell whether the assert trips, so it says so
+    ("waited.results | no_such_filter | length == 0", "not-analysed"),
+    # a check that reads nothing of the reap: the failure is ignored and the host ends green
+    ("true", "reap-ignores-errors"),
+])  # fmt: skip
+def test_no_swallowed_verdict_rests_on_a_check_the_lint_could_not_evaluate(tmp_path: Path, check: str,
+                                                                            kind: str | None) -> None:
+    verdict = verdicts(tmp_path, IGNORED_LOOP_REAP.replace("CHECK", f'"{check}"'))["jobs"]
+    assert kinds(verdict) == ((kind,) if kind else ()), [f.message for f in verdict.findings]
+    if kind == "not-analysed":
+        assert "no_such_filter" in verdict.findings[0].message and "install" in verdict.findings[0].hint
+
+
+def test_a_guess_before_the_job_exists_or_on_a_task_that_decides_nothing_does_not_count(tmp_path: Path) -> None:
+    # the launch's own when: needs an unknown filter (it only decides whether the job exists), and so does a
+    # debug task on the way; the reap that ignores errors still swallows the failure
+    playbook = IGNORED_LOOP_REAP.replace("CHECK", '"true"').replace(
+        "          register: jobs\n",
+        "          register: jobs\n          when: \"'x' | no_such_filter\"\n"
+        "        - name: say\n          ansible.builtin.debug:\n            msg: hi\n"
+        "          when: \"'y' | no_such_filter\"\n")
+    verdict = verdicts(tmp_path, playbook)["jobs"]
+    assert kinds(verdict) == ("reap-ignores-errors",), [f.message for f in verdict.findings]
