@@ -675,7 +675,8 @@ class Evaluator:
         except Exception as exc:
             # the plugin's own error may be this machine's (a library the plugin needs): it decides nothing,
             # an unknown, never a failed task
-            return Unknown(f"{getattr(function, '__name__', 'a filter')}(), which raised {type(exc).__name__} here", unevaluated=True)
+            return Unknown(f"{getattr(function, '__name__', 'a filter')}(), which raised {type(exc).__name__} here",
+                           unevaluated=True)
 
     def _call(self, node: nodes.Call) -> Any:
         if not isinstance(node.node, nodes.Getattr):
