@@ -167,12 +167,14 @@ def test_audit_on_several_hosts_and_on_the_repo_inventory(in_repo: pytest.Pytest
 
 @pytest.mark.docker  # plays on real hosts in a subprocess
 def test_a_role_no_playbook_plays_is_audited_as_hosts_all_with_the_role(in_repo: pytest.Pytester) -> None:
-    """A Galaxy role at the root of its repo: played as ``hosts: all`` + ``roles: [it]``, its defaults in force."""
+    """A Galaxy role at the root of its repo: played as ``hosts: all`` + ``roles: [it]``, its defaults in force;
+    a task file of it that nothing includes is played as ``include_role`` with its ``tasks_from``."""
     result, data = run_audit(in_repo, "--asyncplay-reap-audit", str(ROOT / "tests" / "audit_role"))
     rows = rows_by_task(data)
     assert rows[("main.yml", "refresh index")]["dynamic"] == {"killed": "surfaced"}
     assert rows[("main.yml", "warm thumbnails")]["dynamic"] == {"killed": "swallowed"}
+    assert rows[("rebuild.yml", "rebuild index")]["dynamic"] == {"killed": "surfaced"}
     assert all(r["probes"] == "parallel" for r in rows.values())
     assert "refresh index" in rows[("main.yml", "refresh index")]["messages"][0]
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     assert not list((ROOT / "tests" / "audit_role").glob("*.yml"))  # the play was written elsewhere, not into the repo

@@ -132,12 +132,20 @@ def _has_launch(data: Any) -> bool:
 
 
 def _role_of_tasks_file(path: Path) -> Path | None:
-    """The role folder when ``path`` is ``<role>/tasks/<...>.yml``."""
+    """The role folder when ``path`` is ``<role>/tasks/<...>.yml`` of something that is a role: it has a
+    ``tasks/main.yml``, or sits in a ``roles/`` folder, or has role metadata (a role may have no ``main.yml``
+    when it is only ever used with ``tasks_from``)."""
     for parent in path.parents:
         if parent.name == "tasks":
             role = parent.parent
-            return role if with_main(role) else None
+            meta = any((role / "meta" / name).is_file() for name in ("main.yml", "main.yaml", "argument_specs.yml"))
+            return role if with_main(role) or role.parent.name == "roles" or meta else None
     return None
+
+
+def tasks_from(path: Path, role: Path) -> str:
+    """The ``tasks_from`` that names the task file ``path`` of ``role`` (``setup/aws`` for ``tasks/setup/aws.yml``)."""
+    return os.path.splitext(os.path.relpath(path, role / "tasks"))[0]
 
 
 def with_main(role: Path) -> bool:
@@ -197,13 +205,13 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
         if resolved in reached or resolved in found or not _has_launch(files_read.data(path)):
             continue
         owner = _role_of_tasks_file(path)
-        if owner is not None:
-            tasks_from = os.path.splitext(os.path.relpath(path, owner / "tasks"))[0]
-            entry: dict[str, Any] = {"include_role": {"name": str(owner.resolve()), "tasks_from": tasks_from}}
+        if owner is not None:  # an entry point of the role (include_role's tasks_from), as its users call it
+            entry: dict[str, Any] = {"include_role": {"name": str(owner.resolve()),
+                                                      "tasks_from": tasks_from(path, owner)}}
         else:
             entry = {"import_tasks": str(path.resolve())}
-        walked = Walker(path, extra_roles, files_read, play={"hosts": "all", "tasks": [entry]}, kind="tasks",
-                        role_dir=owner).run()
+        walked = Walker(path, extra_roles, files_read, play={"hosts": "all", "tasks": [entry]},
+                        kind="tasks" if owner is None else "role-tasks", role_dir=owner).run()
         playbooks.append(walked)
         reached |= walked.reached
     return sorted(playbooks, key=lambda pb: pb.path)

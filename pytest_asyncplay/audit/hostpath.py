@@ -1248,6 +1248,9 @@ class _Run:
                 ev = self._with_register(task, st, register, res)
                 try:
                     value = ev.condition(keywords[keyword])
+                except PartialError as exc:  # fails the ways that get to its error, ``otherwise`` the rest
+                    nxt.append((st.fork(), _updated(res, failed=True, msg=f"{keyword}: {exc}")))
+                    value = exc.otherwise
                 except TemplateError as exc:
                     nxt.append((st, _updated(res, failed=True, msg=f"{keyword}: {exc}")))
                     continue

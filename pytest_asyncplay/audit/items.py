@@ -312,7 +312,7 @@ class ReapAuditItem(_AuditItem):
         if error is not None:
             self.record(self.kind, "error", str(error), self.verdict)
             raise NoVerdict(f"no verdict: the playbook cannot be read:\n{error}")
-        if playbook is not None and playbook.kind not in ("playbook", "role"):
+        if playbook is not None and playbook.kind not in ("playbook", "role", "role-tasks"):
             message = (f"not audited: {self.playbook_name()} is a task file no playbook reaches, so there is no "
                        "play to run it in; the [lint] item judges it statically. Add a playbook that includes it "
                        "to audit it on real hosts.")

@@ -579,6 +579,10 @@ class _Analysis:
                                     "Add until: <result>.finished with retries and delay, so the reap waits for "
                                     "the job's end."))
             return findings
+        unsure = next((p for p in running if p.end == "unknown"), None)
+        if unsure is not None:  # whether a job still running passes the reap is not established
+            return [self.not_analysed(launch, f"{unsure.why} (with the job still running)",
+                                      self.unknown_hint(unsure.why))]
         by_reap = all(p.failed_by is not None and "failed_when" not in p.failed_by.keywords and any(
             e.kind == "reap" and e.how == "failed" and e.task is p.failed_by for e in p.events) for p in failed)
         # a reap with no failed_when fails only on a failed job: the ok world needs no run to show it

@@ -130,8 +130,11 @@ class Playbook:
     at the end of their play); ``notes`` what could not be followed statically. ``error`` is set
     when the playbook (or a file it pulls in) is broken; the tasks found anyway are still listed.
 
-    ``kind`` is ``playbook``, or ``role`` for a role no playbook reaches, analysed as ``hosts: all``
-    + ``roles: [role]`` would play it (``path`` is then its ``tasks/main.yml``, ``role_dir`` the role).
+    ``kind`` is ``playbook``; ``role`` for a role no playbook reaches, analysed as ``hosts: all``
+    + ``roles: [role]`` would play it (``path`` is then its ``tasks/main.yml``, ``role_dir`` the role);
+    ``role-tasks`` for another task file of a role that nothing reaches, an entry point of the role analysed as
+    ``include_role`` with ``tasks_from`` would play it; ``tasks`` for a task file outside any role that nothing
+    reaches statically (its includer, and so what runs after it, is unknown).
     ``reached`` holds every task file the walk read (resolved), so roles and files no playbook
     reaches can be told apart.
     """

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 
@@ -28,7 +28,7 @@ from ..result import PlayResult, TaskFailure
 from ..runner import PlaybookRunner, find_ansible_cfg
 from ..versions import watchdog_step
 from .coupling import first_coupling
-from .discover import AsyncTask, Playbook
+from .discover import AsyncTask, Playbook, tasks_from
 
 FAULT_KINDS = ("killed", "vanished", "slow")
 #: How the audit plays its probes (``--asyncplay-probes``): all of a playbook's probes in one play, or one play each.
@@ -293,15 +293,21 @@ class ReapAuditor:
         the ``ansible.cfg`` Ansible would use in the role's folder), as the lint analyses it."""
         if playbook.path in self._plays:
             return
-        if playbook.kind != "role" or playbook.role_dir is None:
+        if playbook.kind not in ("role", "role-tasks") or playbook.role_dir is None:
             self._plays[playbook.path] = (playbook.path, {})
             return
         if self._folder is None:
             self._folder = tempfile.TemporaryDirectory(prefix="asyncplay-roles-")
         role = playbook.role_dir.resolve()
         path = Path(self._folder.name) / f"{len(self._plays)}-{role.name}.yml"
-        path.write_text(yaml.safe_dump([{"name": f"the role {role.name}, which no playbook plays", "hosts": "all",
-                                         "roles": [str(role)]}], sort_keys=False))
+        if playbook.kind == "role":
+            play: dict[str, Any] = {"name": f"the role {role.name}, which no playbook plays", "hosts": "all",
+                                    "roles": [str(role)]}
+        else:
+            entry = tasks_from(playbook.path, role)
+            play = {"name": f"{entry} of the role {role.name}, which nothing in the repo includes", "hosts": "all",
+                    "tasks": [{"ansible.builtin.include_role": {"name": str(role), "tasks_from": entry}}]}
+        path.write_text(yaml.safe_dump([play], sort_keys=False))
         cfg = find_ansible_cfg(role, self.rootdir)
         self._plays[playbook.path] = (path, {"ANSIBLE_CONFIG": str(cfg)} if cfg else {})
 

@@ -356,12 +356,25 @@ class Evaluator:
         return value
 
     def condition(self, value: Any) -> bool | None:
-        """A ``when:``-style condition (a string, a bool, or a list of them, all of which must hold)."""
+        """A ``when:``-style condition (a string, a bool, or a list of them, all of which must hold). A list is
+        read as ansible-core reads ``when``, ``failed_when``, ``changed_when`` and ``that``: in order, stopping at
+        the first false one, so a later one that cannot be rendered fails only the ways that get to it
+        (:class:`PartialError` when an unknown one before it decides)."""
         if isinstance(value, list):
-            results = [self.condition(v) for v in value]
-            if any(r is False for r in results):
-                return False
-            return None if any(r is None for r in results) else True
+            unknown = False
+            for part in value:
+                try:
+                    result = self.condition(part)
+                except PartialError as exc:
+                    raise PartialError(str(exc), False if exc.otherwise is False else None) from exc
+                except TemplateError as exc:
+                    if unknown:  # false wherever an unknown before it is: those ways never get here
+                        raise PartialError(str(exc), False) from exc
+                    raise
+                if result is False:
+                    return False
+                unknown = unknown or result is None
+            return None if unknown else True
         if value is None:
             return True
         if isinstance(value, bool):

@@ -422,3 +422,49 @@ def test_a_guess_before_the_job_exists_or_on_a_task_that_decides_nothing_does_no
         "          when: \"'y' | no_such_filter\"\n")
     verdict = verdicts(tmp_path, playbook)["jobs"]
     assert kinds(verdict) == ("reap-ignores-errors",), [f.message for f in verdict.findings]
+
+
+def test_a_failed_when_list_stops_at_its_first_false_condition(tmp_path: Path) -> None:
+    # cloudera-labs/cloudera.exe's mirror reap tests the launch's own record, whose failed is false: the list
+    # stops there, so its second condition (an attribute the record lacks) is never rendered and the reap never
+    # fails, whatever the job did (checked on 2.19: a killed job's reap passes)
+    verdict = verdicts(tmp_path, """\
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: downloads
+              ansible.builtin.command: "sleep {{ item }}"
+              loop: [1, 2]
+              async: 30
+              poll: 0
+              register: downloads
+            - name: track downloads
+              ansible.builtin.async_status:
+                jid: "{{ download.ansible_job_id }}"
+              loop: "{{ downloads.results }}"
+              loop_control:
+                loop_var: download
+              register: tracked
+              until: tracked.finished
+              retries: 30
+              delay: 1
+              failed_when:
+                - download.failed == True
+                - download.status_code != 404
+    """)["downloads"]
+    assert kinds(verdict) == ("reap-cannot-fail",), [f.message for f in verdict.findings]
+
+
+def test_a_role_task_file_nothing_includes_is_an_entry_point_of_the_role(tmp_path: Path) -> None:
+    # a collection role with no main.yml, only ever called with tasks_from: judged as include_role would play it,
+    # not as a loose task file whose includer is unknown
+    tasks = tmp_path / "roles" / "mirror" / "tasks"
+    tasks.mkdir(parents=True)
+    (tmp_path / "roles" / "mirror" / "meta").mkdir()
+    (tmp_path / "roles" / "mirror" / "meta" / "argument_specs.yml").write_text("argument_specs: {}\n")
+    (tasks / "populate.yml").write_text(textwrap.dedent(LAUNCH.replace("\n    ", "\n")) + textwrap.dedent(
+        REAP.replace("\n    ", "\n")) + "  ignore_errors: true\n", encoding="utf-8")
+    (pb,) = discover(tmp_path)
+    assert pb.kind == "role-tasks"
+    (verdict,) = analyze([pb])
+    assert kinds(verdict) == ("reap-ignores-errors",), [f.message for f in verdict.findings]
