@@ -94,7 +94,15 @@ def test_every_copied_file_names_its_upstream() -> None:
     for path in copied:
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("# upstream: https://github.com/"), path
-        assert path.suffix in (".yml", ".yaml") or path.name == "ansible.cfg", path
+        assert path.suffix in (".yml", ".yaml") or path.name == "ansible.cfg" or _yaml_vars(path), path
+
+
+def _yaml_vars(path: Path) -> bool:
+    """A vars file under another name (trailofbits/algo's config.cfg, loaded with vars_files)."""
+    try:
+        return isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict)
+    except yaml.YAMLError:
+        return False
 
 
 @pytest.mark.parametrize("repo", REPOS, ids=lambda p: p.name)
@@ -152,7 +160,7 @@ def test_the_second_corpus_is_two_halves_of_at_least_8_repos_and_60_launches() -
 
 #: Where each half stood when the lint was last changed (benchmarks/realworld.py): a change may only
 #: improve them. A false "surfaced" is never allowed.
-FLOOR = {"development": {"right": 63, "not_analysed": 7}, "held-out": {"right": 13, "not_analysed": 7}}
+FLOOR = {"development": {"right": 82, "not_analysed": 21}, "held-out": {"right": 13, "not_analysed": 7}}
 
 
 @pytest.mark.parametrize("half", ["development", "held-out"])
