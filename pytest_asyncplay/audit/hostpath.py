@@ -923,7 +923,10 @@ class _Run:
             self.assign(state, task.register, self.loop_launch_record(
                 task, [Unknown(f"an item of {self.label(task)}'s loop ({items.why})")] * 2))
             return [(state, _OK)]
-        if self.program.reaper(task) is not None or self.carries_job(self.rendered_args(task, state)):
+        reaps_others = self.program.reaper(task) is not None and items.external
+        if reaps_others:  # a list from before the launch (or outside the run): other jobs' ids, never this one's
+            state.note(Event("other-job", task, "none"))
+        elif self.program.reaper(task) is not None or self.carries_job(self.rendered_args(task, state)):
             return [(state, ("unknown", f"{self.label(task)} loops over {items.why}, which the lint cannot know"))]
         result = Open(failed=False, changed=Unknown("whether an item changed"), skipped=Unknown("whether it ran"))
         result.why = f"the result of {self.label(task)} (a loop over {items.why})"
@@ -931,7 +934,7 @@ class _Run:
             for key in task.args:
                 if key != "cacheable":
                     self.assign(state, str(key), Unknown(f"{key!r} (set in a loop over {items.why})"))
-        can_fail = short_action(task.action) in ("fail", "assert") or "failed_when" in task.keywords
+        can_fail = short_action(task.action) in ("fail", "assert") or "failed_when" in task.keywords or reaps_others
         outcomes = self.conclude(task, state.fork() if can_fail else state, result)
         if can_fail:
             outcomes += self.after_failure(task, state, {"failed": True, "msg": "an item failed"})
