@@ -882,7 +882,7 @@ class _Run:
                             nxt.append((s3, [*results, res]))
                         else:
                             nxt.append((s3, [*results, res]))
-            outcomes = nxt
+            outcomes = self.join_items(task, nxt) if len(nxt) > JOIN_AT else nxt
             if len(outcomes) > MAX_PATHS:
                 raise _Stop(f"more than {MAX_PATHS} ways through the tasks after it")
         final: _Outcomes = []
@@ -901,6 +901,25 @@ class _Run:
             result["failed"] = failed if not maybe or failed else Unknown("whether an item failed")
             final.append((st, ("done", result)))
         return self.finish(task, state, final, looped=True)
+
+    def join_items(self, task: Task, outcomes: list[tuple[_State, list[Any]]]) -> list[tuple[_State, list[Any]]]:
+        """The ways a loop has gone so far, joined as :meth:`count` joins ways: those still looping that agree on
+        what decides the host's fate become one, their states and their items' results joined item by item (so
+        an item each way may fail or pass keeps both, as an unknown). Ways that stopped the loop stay apart."""
+        groups: dict[tuple[Any, ...], list[tuple[_State, list[Any]]]] = {}
+        stopped: list[tuple[_State, list[Any]]] = []
+        for st, results in outcomes:
+            if results and isinstance(results[-1], tuple):
+                stopped.append((st, results))
+                continue
+            key = (st.started, frozenset(st.notified.items()), st.failed_task is not None, len(results))
+            groups.setdefault(key, []).append((st, results))
+        joined = [members[0] if len(members) == 1 else (
+            _join([m[0] for m in members]),
+            [_join_values(f"{task.register or 'item'}.results[{i}]", list(column))
+             for i, column in enumerate(zip(*(m[1] for m in members)))])
+            for members in groups.values()]
+        return joined + stopped
 
     def loop_error(self, task: Task, state: _State, error: TemplateError) -> _Outcomes:
         """A loop that cannot be rendered: ansible-core evaluates ``when:`` first and skips the task when it is

@@ -497,3 +497,20 @@ def test_a_reap_looping_over_a_list_made_before_the_launch_reads_other_jobs_only
         textwrap.indent(textwrap.dedent(part), "    ") for part in (builds, LAUNCH, wait_for_builds, REAP))
     verdict = verdicts(tmp_path, play)["job"]
     assert kinds(verdict) == (), [f.message for f in verdict.findings]
+
+
+def test_a_loop_whose_items_each_may_run_or_not_is_joined_item_by_item(tmp_path: Path) -> None:
+    # openshift-ansible's upgrade: a loop of many items, each on an unknown when:, after the launch; every way
+    # through it (2**10 here) is one of a few once joined, and the verdict is read off them
+    checks = """
+    - name: checks
+      ansible.builtin.command: "check {{ item }}"
+      loop: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+      when: item in wanted
+      failed_when: false
+      register: checks
+"""
+    play = "- hosts: all\n  gather_facts: false\n  tasks:" + "".join(
+        textwrap.indent(textwrap.dedent(part), "    ") for part in (LAUNCH, checks, REAP))
+    verdict = verdicts(tmp_path, play)["job"]
+    assert kinds(verdict) == (), [f.message for f in verdict.findings]
