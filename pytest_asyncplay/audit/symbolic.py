@@ -202,15 +202,29 @@ def truth(value: object) -> bool | None:
 
 def derived(values: Iterable[Any]) -> Unknown | None:
     """The unknown a computation over ``values`` gives (None when none of them is unknown): external only
-    when every unknown among them is and the rest are plain scalars."""
+    when every unknown among them is and the rest are plain values (scalars, or lists and mappings of them, such
+    as the ``[]`` of ``ternary(x.results, [])``), none of which is a task's result."""
     unknowns = [v for v in values if isinstance(v, Unknown)]
     if not unknowns:
         return None
     external = all(u.external for u in unknowns) and all(
-        isinstance(v, (Unknown, str, int, float, bool, type(None), jinja2.nodes.EvalContext, jinja2.runtime.Context))
-        for v in values)
+        isinstance(v, (Unknown, jinja2.nodes.EvalContext, jinja2.runtime.Context)) or _plain(v) for v in values)
     first = next((u for u in unknowns if u.unevaluated), unknowns[0])
     return Unknown(first.why, external, unevaluated=first.unevaluated)
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """A scalar, or a small list or mapping of scalars (not a task's result: no ``failed``/``ansible_job_id``)."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return True
+    if depth > 3 or isinstance(value, Open):
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return not ({"ansible_job_id", "failed", "results"} & set(value)) and all(
+            _plain(v, depth + 1) for v in value.values())
+    return False
 
 
 def _guarded(function: Callable[..., Any], name: str) -> Callable[..., Any]:
