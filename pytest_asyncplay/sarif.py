@@ -134,6 +134,11 @@ _RULE_LIST = [
          "Its when: is false with the repo's group_vars, play vars or role vars: no plain run starts the job, so "
          "none of its failures can be hidden (a role default, meant to be overridden, never decides this).",
          "Give the values the playbook runs with in the repo, so the run that starts the job is judged."),
+    Rule("async-unsupported", "AsyncUnsupported", "The action does not support async: the task fails on every run "
+         "(advice).",
+         "Its action plugin (copy, template, reboot, raw...) refuses async, so the task fails before any job "
+         "starts; the play fails with it, so nothing is hidden, but the task never does its work.",
+         "Drop async and poll, or use a module that supports async."),
 ]
 #: Audit verdicts that fail a row (``surfaced`` rows produce no result).
 AUDIT_RULE_IDS = ("swallowed", "not-proven")

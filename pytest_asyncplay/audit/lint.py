@@ -34,6 +34,10 @@ kinds say *why* a failure is swallowed, read off the way the host went:
 - ``reap-budget-short`` (advice): retries x delay below ``async``: a slow job fails the play early.
 - ``reap-fails-healthy-job`` (advice): the host fails even when the job succeeds.
 - ``async-timeout-tight`` (advice): only with measured ``runtimes``; ``async`` < 1.5 x the runtime.
+- ``never-runs`` (advice): the launch's own ``when:`` is false with the values the repo gives.
+- ``async-unsupported`` (advice): the action does not support async (``copy``, ``template``, ``reboot``...): the
+  task fails on every run before any job starts, and the play fails with it. When ``ignore_errors`` or a
+  ``rescue:`` takes that failure, the launch is ``not-analysed`` instead.
 - ``not-analysed``: the lint cannot establish the verdict, and says which unknown decided it; never a pass.
 - ``error``: the playbook (or a file it pulls in) is broken; its tasks get no verdict.
 
@@ -52,7 +56,7 @@ from typing import Any, Literal, Optional
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
 from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Program, ReapModule, explore, never_runs
 from pytest_asyncplay.audit.hostpath import Path as HostPath
-from pytest_asyncplay.audit.taskargs import possible_values, short_action, takes_host_down, templated
+from pytest_asyncplay.audit.taskargs import possible_values, rejects_async, short_action, takes_host_down, templated
 from pytest_asyncplay.versions import Version
 
 __all__ = [
@@ -77,6 +81,7 @@ FindingKind = Literal[
     "reap-fails-healthy-job",
     "async-timeout-tight",
     "never-runs",
+    "async-unsupported",
 ]
 
 #: Every finding kind, in the order findings of one task are reported.
@@ -98,12 +103,13 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
     "reap-fails-healthy-job",
     "async-timeout-tight",
     "never-runs",
+    "async-unsupported",
 )
 
 Severity = Literal["swallows", "unknown", "advice"]
 #: Advice passes an item (a warning; it fails with ``--asyncplay-strict``); the rest fail it.
 ADVICE_KINDS: frozenset[str] = frozenset({"reap-budget-short", "reap-fails-healthy-job", "async-timeout-tight",
-                                          "never-runs"})
+                                          "never-runs", "async-unsupported"})
 UNKNOWN_KINDS: frozenset[str] = frozenset({"not-analysed", "error"})
 SEVERITY: dict[str, Severity] = {
     kind: "advice" if kind in ADVICE_KINDS else "unknown" if kind in UNKNOWN_KINDS else "swallows"
@@ -467,6 +473,21 @@ class _Analysis:
             hint="Register the launch and add a later ansible.builtin.async_status task with "
             'jid: "{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.')
 
+    def async_unsupported(self, launch: AsyncTask) -> TaskVerdict:
+        """A launch whose action refuses ``async``: the task fails at once, on every run, and no job starts."""
+        refused = (f"{launch.action} does not support async, so the task fails on every run before any job starts "
+                   f'("This action ({short_action(launch.action)}) does not support async.")')
+        hint = ("Drop async and poll (the action runs on the controller's side and cannot be a job), or use a "
+                "module that supports async.")
+        hidden = ("its ignore_errors" if launch.ignore_errors not in (None, False) else
+                  "a rescue around it" if any(f.has_rescue and f.part == "block" for f in launch.blocks) else None)
+        if hidden is not None:
+            finding = self.not_analysed(launch, f"{refused}, and {hidden} decides what follows that failure", hint)
+            return TaskVerdict(task=launch, ok=False, findings=(finding,))
+        return TaskVerdict(task=launch, ok=True, findings=(Finding(
+            "async-unsupported", launch, f"async-unsupported: {self.label(launch)}: {refused}; the play fails with "
+            "it, so nothing is hidden (advice)", hint=hint),))
+
     def not_analysed(self, launch: AsyncTask, why: str, hint: str, detail: str = "") -> Finding:
         message = f"not-analysed: {self.label(launch)}: {why}" + (f" (read alone: {detail})" if detail else "")
         return Finding("not-analysed", launch, message, hint=hint)
@@ -496,6 +517,8 @@ class _Analysis:
             findings.append(self.not_analysed(
                 launch, launch.not_analysed,
                 "Write poll: literally (0 or a number), or with a template the lint can read."))
+        elif rejects_async(launch.action):
+            return self.async_unsupported(launch)
         elif (why := never_runs(self.program, launch)) is not None:
             return TaskVerdict(task=launch, ok=True, findings=(Finding(
                 "never-runs", launch, f"never-runs: {self.label(launch)} never runs with the values the repo gives: "

@@ -66,6 +66,40 @@ def takes_host_down(action: str, args: Mapping[str, Any]) -> bool:
     return bool(TAKES_HOST_DOWN.search(text))
 
 
+@functools.cache
+def rejects_async(action: str) -> bool:
+    """Whether the installed ansible-core fails ``action`` when it has ``async:`` ("This action (copy) does not
+    support async."), before any job starts: its action plugin does not support async and runs the base action's
+    checks (``copy``, ``template``, ``raw``, ``reboot``, ``wait_for_connection``...). False for a module with no
+    action plugin of its own (the normal action runs it, async and all), for one that hands the work to one that
+    does (``shell`` to ``command``), and when the plugin cannot be found here. ansible-core's own actions are read
+    from its package; a collection's through the plugin loader, when the collection is installed."""
+    import importlib
+    import inspect
+
+    namespace, _, name = action.rpartition(".")
+    try:
+        if namespace in ("", "ansible.builtin", "ansible.legacy"):
+            try:
+                cls = importlib.import_module(f"ansible.plugins.action.{name}").ActionModule
+            except ImportError:
+                return False  # no action plugin: the normal action runs the module
+        else:
+            from pytest_asyncplay.audit.symbolic import plugins
+
+            plugins()  # the plugin loader, set up once (collections included)
+            from ansible.plugins import loader
+
+            cls = loader.action_loader.get(action, class_only=True)
+            if cls is None:
+                return False
+        source = inspect.getsource(cls.run)
+    except Exception:
+        return False
+    supports = getattr(cls, "_supports_async", True) or "_supports_async = True" in source  # (run() may set it)
+    return not supports and ("super(" in source or "ActionBase.run" in source)
+
+
 def templated(value: object) -> bool:
     """Whether ``value`` is a string holding a Jinja expression or statement."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
