@@ -160,7 +160,7 @@ def test_the_second_corpus_is_two_halves_of_at_least_8_repos_and_60_launches() -
 
 #: Where each half stood when the lint was last changed (benchmarks/realworld.py): a change may only
 #: improve them. A false "surfaced" is never allowed.
-FLOOR = {"development": {"right": 115, "not_analysed": 21}, "held-out": {"right": 13, "not_analysed": 7}}
+FLOOR = {"development": {"right": 120, "not_analysed": 16}, "held-out": {"right": 13, "not_analysed": 7}}
 
 
 @pytest.mark.parametrize("half", ["development", "held-out"])
