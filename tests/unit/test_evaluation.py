@@ -519,3 +519,15 @@ def test_a_loop_whose_items_each_may_run_or_not_is_joined_item_by_item(tmp_path:
         textwrap.indent(textwrap.dedent(part), "    ") for part in (LAUNCH, checks, REAP))
     verdict = verdicts(tmp_path, play)["job"]
     assert kinds(verdict) == (), [f.message for f in verdict.findings]
+
+
+@pytest.mark.parametrize("action, refused", [
+    ("ansible.builtin.copy", True), ("template", True), ("raw", True), ("wait_for_connection", True),
+    ("ansible.builtin.command", False), ("shell", False),  # shell hands its work to command, which takes async
+    ("file", False), ("ansible.builtin.get_url", False),  # no action plugin: the normal action runs them as jobs
+    ("no_such_collection.x.module", False),  # not installed here: the lint does not guess
+])  # fmt: skip
+def test_which_actions_refuse_async_is_read_off_the_installed_ansible_core(action: str, refused: bool) -> None:
+    from pytest_asyncplay.audit.taskargs import rejects_async
+
+    assert rejects_async(action) is refused
