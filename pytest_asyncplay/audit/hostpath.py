@@ -494,6 +494,12 @@ def _join(states: Sequence[_State]) -> _State:
 _ABSENT = object()
 
 
+class _IncludeItem(Unknown):
+    """The item of a looped include that the launch ran for (unknown, from before the job: never its id)."""
+
+    __slots__ = ()
+
+
 def _ABSENT_JOIN(name: str) -> Unknown:
     return Unknown(f"{name!r} (set on some ways the run can go, not on others)")
 
@@ -780,6 +786,10 @@ class _Run:
             why = f"{task.name} ({self.where(task)}) runs after the launch and may reap the job"
             return [(state, ("unknown", why))]
         outer = task.outer_loops[-1] if task.outer_loops else None
+        if outer is not None and isinstance(state.loop_vars.get(outer[0]), _IncludeItem) and (
+                task.file != self.launch.file or task.outer_loops != self.launch.outer_loops):
+            state = state.fork()  # another include on the same loop variable: its own items, not the launch's
+            del state.loop_vars[outer[0]]
         if outer is not None and outer[0] not in state.loop_vars:
             return self.outer_loop(task, state, outer)
         return self.looped(task, state)
@@ -1437,6 +1447,10 @@ class _Run:
     def launch_task(self, task: AsyncTask, state: _State) -> _Outcomes:
         state = state.fork()
         state.started = True
+        for name, loop in task.outer_loops:  # the job exists, so the include it sits in ran for some item: the
+            # tasks after it in that include run for that same item (its reap among them), not for every item
+            state.loop_vars.setdefault(name, _IncludeItem(f"{name!r} (the item of the loop over {loop!r} that the "
+                                                          "launch ran for)", external=True))
         facts, notified, jobs = self.program.prefix(task)
         state.facts = dict(facts)
         state.notified = dict(notified)

@@ -531,3 +531,41 @@ def test_which_actions_refuse_async_is_read_off_the_installed_ansible_core(actio
     from pytest_asyncplay.audit.taskargs import rejects_async
 
     assert rejects_async(action) is refused
+
+
+def test_the_tasks_after_a_launch_in_a_looped_include_run_for_the_item_it_ran_for(tmp_path: Path) -> None:
+    # linuxhq/ansible-collection-aws's roles: include_tasks looped over batches of a list the role defaults to
+    # []; the launch and its reap sit in the included file. The job exists, so the include ran for some item,
+    # and the reap runs for that same item: not "never reached" because the default list is empty
+    (tmp_path / "present.yml").write_text(textwrap.dedent("""\
+        - name: eips
+          ansible.builtin.command: "allocate {{ item }}"
+          loop: "{{ batch }}"
+          async: 30
+          poll: 0
+          register: eips
+        - name: wait for eips
+          ansible.builtin.async_status:
+            jid: "{{ job.ansible_job_id }}"
+          loop: "{{ eips.results }}"
+          loop_control:
+            loop_var: job
+          when: job.ansible_job_id is defined
+          register: waited
+          until: waited.finished
+          retries: 30
+          delay: 1
+    """), encoding="utf-8")
+    verdict = verdicts(tmp_path, """\
+        - hosts: all
+          gather_facts: false
+          vars:
+            eip_list: []
+          tasks:
+            - name: allocate in batches
+              ansible.builtin.include_tasks: present.yml
+              loop: "{{ eip_list | batch(5) }}"
+              loop_control:
+                loop_var: batch
+    """)["eips"]
+    assert kinds(verdict) == (), [f.message for f in verdict.findings]
