@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
@@ -1143,6 +1143,14 @@ class _Run:
             state.note(Event("tainted", task, task.action))
             return [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
                                         "cannot read"))]
+        named = self.launch.register
+        if named and action not in _OPAQUE_OK and any(v == named for v in _strings(task.args)) and (
+                self.carries_job(state.facts.get(named))):
+            # an action plugin can read a variable by its name (scylla's async_alias: job=<register>): the job's
+            # register handed over by name is the job id handed over
+            state.note(Event("tainted", task, task.action))
+            return [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
+                                        f"cannot read (its register {named!r} is named there)"))]
         result = _generic_result()
         result.why = f"the result of {task.name!r}"
         result["changed"] = False if action == "debug" else True if action in _ALWAYS_CHANGED else Unknown(
@@ -1509,6 +1517,18 @@ def _facts_set_by(task: Task) -> Mapping[str, Any] | None:
     if action == "include_vars":
         return task.loaded
     return None
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a task's arguments (nested lists and mappings, values only), stripped."""
+    if isinstance(value, str):
+        yield value.strip()
+    elif depth < 4 and isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item, depth + 1)
+    elif depth < 4 and isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item, depth + 1)
 
 
 def _never_tagged(task: Task) -> bool:

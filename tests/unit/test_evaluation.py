@@ -569,3 +569,19 @@ def test_the_tasks_after_a_launch_in_a_looped_include_run_for_the_item_it_ran_fo
                 loop_var: batch
     """)["eips"]
     assert kinds(verdict) == (), [f.message for f in verdict.findings]
+
+
+def test_a_register_named_to_a_module_the_lint_cannot_read_hands_it_the_job(tmp_path: Path) -> None:
+    # scylladb's async_extra plugins read the job by its register's name (async_wait: job: <register>), or by an
+    # alias registered that way: the lint cannot tell whether that module fails on a failed job, so it says so
+    waits = """
+    - name: wait for job
+      my_ns.jobs.async_wait:
+        job: job
+        retries: 100
+"""
+    play = "- hosts: all\n  gather_facts: false\n  tasks:" + "".join(
+        textwrap.indent(textwrap.dedent(part), "    ") for part in (LAUNCH, waits))
+    (finding,) = verdicts(tmp_path, play)["job"].findings
+    assert finding.kind == "not-analysed" and "my_ns.jobs.async_wait" in finding.message
+    assert "asyncplay_reap_modules" in finding.hint
