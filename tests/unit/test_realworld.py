@@ -53,10 +53,6 @@ DIVERGES: dict[tuple[str, str], tuple[set[tuple[str, ...]], str]] = {
         ({("reap-ignores-errors",), ("not-analysed",)}, "all.yml: the play's own assert needs the job to fail"),
     ("mitogen-hq__mitogen", "tests/ansible/integration/async/runner_two_simultaneous_jobs.yml:30"):
         ({("ok",), ("not-analysed",)}, "all.yml: later plays fail in the model's ok world"),
-    (AAP, "roles/controller_workflow_job_templates/tasks/add_workflows_schema.yml:4"):
-        ({("unreaped",)}, "a false alarm: the reap is reached through a path the walk does not give this launch"),
-    (AAP, "roles/controller_workflow_job_templates/tasks/add_workflows_schema.yml:72"):
-        ({("unreaped",)}, "a false alarm, as :4"),
 }
 
 
@@ -98,9 +94,10 @@ def test_every_copied_file_names_its_upstream() -> None:
 
 
 def _yaml_vars(path: Path) -> bool:
-    """A vars file under another name (trailofbits/algo's config.cfg, loaded with vars_files)."""
+    """A vars file under another name (trailofbits/algo's config.cfg, loaded with vars_files; a group_vars/all
+    file), or an empty one (hortonworks' inventory/empty, which its ansible.cfg names)."""
     try:
-        return isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict)
+        return isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), (dict, type(None)))
     except yaml.YAMLError:
         return False
 
@@ -137,7 +134,9 @@ def test_every_launch_gets_the_hand_checked_verdict(repo: Path) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # The second corpus: judged by hand before the lint ran on it, split into a development half (mechanisms
-# were fixed against it) and a held-out half (scored, never tuned on). Scores come from
+# were fixed against it) and a held-out half (scored, never tuned on; the first held-out half was promoted to
+# development on 2026-12-04 after four stops of scoring it as it came, and three fresh repos replaced it). Scores
+# come from
 # benchmarks/realworld.py, the command the figures in the notes come from.
 
 
@@ -160,7 +159,7 @@ def test_the_second_corpus_is_two_halves_of_at_least_8_repos_and_60_launches() -
 
 #: Where each half stood when the lint was last changed (benchmarks/realworld.py): a change may only
 #: improve them. A false "surfaced" is never allowed.
-FLOOR = {"development": {"right": 120, "not_analysed": 16}, "held-out": {"right": 13, "not_analysed": 7}}
+FLOOR = {"development": {"right": 141, "not_analysed": 26}, "held-out": {"right": 13, "not_analysed": 10}}
 
 
 @pytest.mark.parametrize("half", ["development", "held-out"])
