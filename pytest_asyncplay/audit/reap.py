@@ -289,8 +289,9 @@ class ReapAuditor:
 
     def register(self, playbook: Playbook) -> None:
         """Know how to play ``playbook``: as it is, or, for a role no playbook reaches, as ``hosts: all`` +
-        ``roles: [the role]`` would (a playbook written to a temporary folder, never into the repo, played with
-        the ``ansible.cfg`` Ansible would use in the role's folder), as the lint analyses it."""
+        ``roles: [the role]`` would, and for a role's task file that nothing includes, as ``include_role`` with its
+        ``tasks_from`` would (a playbook written to a temporary folder, never into the repo, played with the
+        ``ansible.cfg`` Ansible would use in the role's folder), as the lint analyses it."""
         if playbook.path in self._plays:
             return
         if playbook.kind not in ("role", "role-tasks") or playbook.role_dir is None:
