@@ -56,7 +56,7 @@ from typing import Any, Literal, Optional
 from pytest_asyncplay.audit.discover import AsyncTask, Playbook, StrPath, Task, discover, display_path
 from pytest_asyncplay.audit.hostpath import SELF_REAPING, Event, Program, ReapModule, explore, never_runs
 from pytest_asyncplay.audit.hostpath import Path as HostPath
-from pytest_asyncplay.audit.taskargs import possible_values, rejects_async, short_action, takes_host_down, templated
+from pytest_asyncplay.audit.taskargs import async_support, possible_values, short_action, takes_host_down, templated
 from pytest_asyncplay.versions import Version
 
 __all__ = [
@@ -474,9 +474,14 @@ class _Analysis:
             'jid: "{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.')
 
     def async_unsupported(self, launch: AsyncTask) -> TaskVerdict:
-        """A launch whose action refuses ``async``: the task fails at once, on every run, and no job starts."""
-        refused = (f"{launch.action} does not support async, so the task fails on every run before any job starts "
-                   f'("This action ({short_action(launch.action)}) does not support async.")')
+        """A launch whose action refuses ``async`` (the task fails at once, on every run) or ignores it (the task
+        does its work itself, to the end): either way no job starts."""
+        if async_support(launch.action) == "refused":
+            refused = (f"{launch.action} does not support async, so the task fails on every run before any job "
+                       f'starts ("This action ({short_action(launch.action)}) does not support async.")')
+        else:
+            refused = (f"{launch.action} takes async but runs its work in the task itself, without a job (as this "
+                       "ansible-core's action plugin does), so the task ends as it would without async")
         hint = ("Drop async and poll (the action runs on the controller's side and cannot be a job), or use a "
                 "module that supports async.")
         hidden = ("its ignore_errors" if launch.ignore_errors not in (None, False) else
@@ -485,8 +490,8 @@ class _Analysis:
             finding = self.not_analysed(launch, f"{refused}, and {hidden} decides what follows that failure", hint)
             return TaskVerdict(task=launch, ok=False, findings=(finding,))
         return TaskVerdict(task=launch, ok=True, findings=(Finding(
-            "async-unsupported", launch, f"async-unsupported: {self.label(launch)}: {refused}; the play fails with "
-            "it, so nothing is hidden (advice)", hint=hint),))
+            "async-unsupported", launch, f"async-unsupported: {self.label(launch)}: {refused}; a failure fails the "
+            "play, so nothing is hidden (advice)", hint=hint),))
 
     def not_analysed(self, launch: AsyncTask, why: str, hint: str, detail: str = "") -> Finding:
         message = f"not-analysed: {self.label(launch)}: {why}" + (f" (read alone: {detail})" if detail else "")
@@ -517,7 +522,7 @@ class _Analysis:
             findings.append(self.not_analysed(
                 launch, launch.not_analysed,
                 "Write poll: literally (0 or a number), or with a template the lint can read."))
-        elif rejects_async(launch.action):
+        elif async_support(launch.action) != "job":
             return self.async_unsupported(launch)
         elif (why := never_runs(self.program, launch)) is not None:
             return TaskVerdict(task=launch, ok=True, findings=(Finding(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "IMPORT_PLAYBOOK",
@@ -70,13 +70,18 @@ _RUNS_BASE_ACTION = re.compile(r"super\([^)]*\)\.run\(|ActionBase\.run\(")
 
 
 @functools.cache
-def rejects_async(action: str) -> bool:
-    """Whether the installed ansible-core fails ``action`` when it has ``async:`` ("This action (copy) does not
-    support async."), before any job starts: its action plugin does not support async and runs the base action's
-    checks (``copy``, ``template``, ``raw``, ``reboot``, ``wait_for_connection``...). False for a module with no
-    action plugin of its own (the normal action runs it, async and all), for one that hands the work to one that
-    does (``shell`` to ``command``), and when the plugin cannot be found here. ansible-core's own actions are read
-    from its package; a collection's through the plugin loader, when the collection is installed."""
+def async_support(action: str) -> Literal["job", "refused", "ignored"]:
+    """What the installed ansible-core does with ``async:`` on ``action``, read off its action plugin:
+
+    - ``job``: the module runs as a job (no action plugin of its own, so the normal action runs it; or a plugin
+      that takes async and wraps its module, such as ``command``; or one that hands the work to such a plugin,
+      as ``shell`` does to ``command``); also when the plugin cannot be found here;
+    - ``refused``: the plugin does not take async and runs the base action's checks, which fail the task on
+      every run before any job starts ("This action (copy) does not support async.");
+    - ``ignored``: the plugin takes async but runs its work itself, in the task, without a job (``reboot`` on
+      ansible-core 2.15).
+
+    ansible-core's own actions are read from its package; a collection's through the plugin loader."""
     import importlib
     import inspect
 
@@ -86,7 +91,7 @@ def rejects_async(action: str) -> bool:
             try:
                 cls = importlib.import_module(f"ansible.plugins.action.{name}").ActionModule
             except ImportError:
-                return False  # no action plugin: the normal action runs the module
+                return "job"  # no action plugin: the normal action runs the module
         else:
             from pytest_asyncplay.audit.symbolic import plugins
 
@@ -95,14 +100,15 @@ def rejects_async(action: str) -> bool:
 
             cls = loader.action_loader.get(action, class_only=True)
             if cls is None:
-                return False
+                return "job"
         source = inspect.getsource(inspect.getmodule(cls))  # type: ignore[arg-type]
     except Exception:
-        return False
+        return "job"
     # ActionBase says no (a class attribute from 2.16, set in __init__ before); a plugin that takes async says so
     # itself, as a class attribute or in its run(); one that runs the base action's run() gets its checks
-    supports = "_supports_async = True" in source
-    return not supports and _RUNS_BASE_ACTION.search(source) is not None
+    if "_supports_async = True" in source:
+        return "job" if "wrap_async" in source else "ignored"
+    return "refused" if _RUNS_BASE_ACTION.search(source) is not None else "job"
 
 
 def templated(value: object) -> bool:
