@@ -473,10 +473,10 @@ class _Analysis:
             hint="Register the launch and add a later ansible.builtin.async_status task with "
             'jid: "{{ <register>.ansible_job_id }}", until: <result>.finished, retries and delay.')
 
-    def async_unsupported(self, launch: AsyncTask) -> TaskVerdict:
+    def async_unsupported(self, launch: AsyncTask, support: str) -> TaskVerdict:
         """A launch whose action refuses ``async`` (the task fails at once, on every run) or ignores it (the task
         does its work itself, to the end): either way no job starts."""
-        if async_support(launch.action) == "refused":
+        if support == "refused":
             refused = (f"{launch.action} does not support async, so the task fails on every run before any job "
                        f'starts ("This action ({short_action(launch.action)}) does not support async.")')
         else:
@@ -522,8 +522,8 @@ class _Analysis:
             findings.append(self.not_analysed(
                 launch, launch.not_analysed,
                 "Write poll: literally (0 or a number), or with a template the lint can read."))
-        elif async_support(launch.action) != "job":
-            return self.async_unsupported(launch)
+        elif (support := async_support(launch.action)) != "job":
+            return self.async_unsupported(launch, support)
         elif (why := never_runs(self.program, launch)) is not None:
             return TaskVerdict(task=launch, ok=True, findings=(Finding(
                 "never-runs", launch, f"never-runs: {self.label(launch)} never runs with the values the repo gives: "
