@@ -299,11 +299,24 @@ def _defined(value: object) -> bool:
     return not isinstance(value, jinja2.Undefined)
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> nodes.Node:
-    """The expression of ``text`` (a bare condition or one ``{{ }}``), or the template's Output body."""
+    """The expression of ``text`` (a bare condition or one ``{{ }}``), or the template's Output body; a
+    template that is not valid raises its :class:`jinja2.TemplateSyntaxError` (each time, parsed once)."""
+    parsed = _parsed(text)
+    if isinstance(parsed, tuple):
+        error = jinja2.TemplateSyntaxError(*parsed)
+        error.translated = True  # the message already reads as Jinja2 put it
+        raise error
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> nodes.Node | tuple[str, int]:
     env = _environment()
-    template = env.parse(text)
+    try:
+        template = env.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        return str(exc), exc.lineno
     body = template.body
     if len(body) == 1 and isinstance(body[0], nodes.Output):
         parts = body[0].nodes
@@ -311,6 +324,15 @@ def _parse(text: str) -> nodes.Node:
             return parts[0]
         return body[0]
     return template
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str) -> tuple[jinja2.Template, frozenset[str]]:
+    """``text`` compiled in the lint's environment, and the names it reads (compiling is the costly part)."""
+    from jinja2 import meta
+
+    env = _environment()
+    return env.from_string(text), frozenset(meta.find_undeclared_variables(env.parse(text)))
 
 
 _BINARY: dict[type[nodes.Node], Callable[[Any, Any], Any]] = {
@@ -420,7 +442,7 @@ class Evaluator:
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{text!r} is not a valid template: {exc}") from exc
         if isinstance(node, nodes.Template):
-            return self._render(text, node)
+            return self._render(text)
         if isinstance(node, nodes.Output):
             out: list[str] = []
             for part in node.nodes:
@@ -439,14 +461,13 @@ class Evaluator:
             raise TemplateError(value._undefined_message)
         return value
 
-    def _render(self, text: str, template: nodes.Template) -> Any:
+    def _render(self, text: str) -> Any:
         """A template with statements (``{% if %}``, ``{% for %}``), rendered by Jinja2 itself over the values
         of the names it reads; unknown when its output depends on an unknown."""
-        from jinja2 import meta
-
-        values = {name: self.resolve(name) for name in meta.find_undeclared_variables(template)}
+        compiled, names = _compiled(text)
+        values = {name: self.resolve(name) for name in names}
         try:
-            return self.env.from_string(text).render(values)
+            return compiled.render(values)
         except Undecidable as exc:
             return Unknown(exc.why, unevaluated=exc.unevaluated)
         except jinja2.UndefinedError as exc:
