@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/realworld.py                 # every half, JSON
     .venv/bin/python benchmarks/realworld.py --half development --show   # and each miss of that half
+    .venv/bin/python benchmarks/realworld.py --repo owner__name --show   # one folder, whatever its half
 
 Each repo folder's ``EXPECTED.yml`` holds the verdict a careful reader gave every fire-and-forget launch
 (``ok``, a list of finding kinds, ``never-runs`` or ``not-analysable``) and its ``half``: ``development``
@@ -75,13 +76,14 @@ def worst(classes: set[str]) -> str:
     return "missing"
 
 
-def score(half: str | None, show: bool) -> dict[str, Any]:
+def score(half: str | None, show: bool, only: list[str] | None = None) -> dict[str, Any]:
+    """The counts for one half (``only``: those repo folders, whatever their half)."""
     counts = {"launches": 0, "right": 0, "false_surfaced": 0, "false_alarms": 0, "not_analysed": 0, "other_wrong": 0}
     misses: list[dict[str, str]] = []
     repos = 0
     for repo in sorted(p for p in REALWORLD.iterdir() if (p / "EXPECTED.yml").is_file()):
         expected = yaml.safe_load((repo / "EXPECTED.yml").read_text(encoding="utf-8"))
-        if expected.get("half") != half:
+        if (repo.name not in only) if only else expected.get("half") != half:
             continue
         repos += 1
         classes, notes = lint_classes(repo, expected.get("ansible_core"))
@@ -123,9 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--half", choices=["development", "held-out", "first-corpus"], action="append")
     parser.add_argument("--show", action="store_true", help="list each miss (never use it on the held-out half "
                         "while tuning)")
+    parser.add_argument("--repo", action="append", help="score only this folder of tests/realworld/ (a repo just "
+                        "judged, scored as it came before any change for it)")
     args = parser.parse_args(argv)
-    halves = args.half or ["first-corpus", "development", "held-out"]
-    results = [score(None if h == "first-corpus" else h, args.show) for h in halves]
+    if args.repo:
+        results = [dict(score(None, args.show, args.repo), half="repos: " + ", ".join(args.repo))]
+    else:
+        halves = args.half or ["first-corpus", "development", "held-out"]
+        results = [score(None if h == "first-corpus" else h, args.show) for h in halves]
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
