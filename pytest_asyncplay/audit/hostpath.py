@@ -244,6 +244,10 @@ class Program:
         self.templated_args = {t.order: "{{" in repr(dict(t.args)) or "{%" in repr(dict(t.args))
                                for t in playbook.all_tasks}
         self._prefix: dict[int, _Prefix] | None = None
+        #: The variable names each condition (by its key) reads, and what they are bound to where a task reads
+        #: them (:meth:`_Run.signature`): static for the program, so shared by every run over it.
+        self.condition_names: dict[str, frozenset[str]] = {}
+        self.signatures: dict[tuple[int, frozenset[str]], str] = {}
         #: Variables the run sets itself (``register``, ``set_fact``): undefined until a task sets them.
         self.own_variables = frozenset(
             {t.register for t in playbook.all_tasks if t.register}
@@ -387,7 +391,8 @@ class _State:
             self.unevaluated = (*self.unevaluated, (key, value.why))
 
     def fork(self) -> _State:
-        return replace(self, facts=dict(self.facts), notified=dict(self.notified), loop_vars=dict(self.loop_vars))
+        return _State(dict(self.facts), self.started, dict(self.notified), self.events, dict(self.loop_vars),
+                      self.failed_result, self.failed_task, self.holds, self.refuted, self.unevaluated)
 
     def note(self, event: Event) -> _State:
         self.events = (*self.events, event)
@@ -526,8 +531,9 @@ class _Run:
         self.places = program.places
         self.steps = 0
         self.ours: list[str] = []
-        #: The variable names each condition key reads (worked out once).
-        self.names: dict[str, frozenset[str]] = {}
+        #: The variable names each condition key reads (worked out once per program).
+        self.names = program.condition_names
+        self.signatures = program.signatures
 
     # -- values ----------------------------------------------------------------------------------
 
@@ -1062,11 +1068,16 @@ class _Run:
             return None
         return key, self.signature(task, names)
 
-    def signature(self, task: Task, names: Iterable[str]) -> str:
+    def signature(self, task: Task, names: frozenset[str]) -> str:
         """What ``names`` are bound to where ``task`` reads them: the repo's definitions in its scope (a value
         the run sets is the path's own, the same until it is set again)."""
-        return "|".join(f"{n}=<run>" if n in self.program.own_variables else f"{n}={task.variables.get(n)!r}"
-                        for n in sorted(names))
+        key = (task.order, names)
+        found = self.signatures.get(key)
+        if found is None:
+            found = self.signatures[key] = "|".join(
+                f"{n}=<run>" if n in self.program.own_variables else f"{n}={task.variables.get(n)!r}"
+                for n in sorted(names))
+        return found
 
     def assign(self, state: _State, name: str, value: Any) -> None:
         """Set a fact (a ``register``, a ``set_fact``) on this path, forgetting the conditions taken on it."""

@@ -47,6 +47,7 @@ Severities (:data:`SEVERITY`): ``swallows`` (a failed job can leave the play gre
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -237,20 +238,24 @@ def _literally_false(value: Any) -> bool:
 
 def _names(text: Any) -> set[str]:
     """The variable names a template or condition reads (parsed by Jinja2)."""
+    found: set[str] = set()
+    for part in text if isinstance(text, list) else [text]:
+        if isinstance(part, str):
+            found |= _names_in(part)
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_in(part: str) -> frozenset[str]:
     from jinja2 import TemplateSyntaxError, nodes
 
     from pytest_asyncplay.audit.symbolic import _parse
 
-    found: set[str] = set()
-    for part in text if isinstance(text, list) else [text]:
-        if not isinstance(part, str):
-            continue
-        source = part if templated(part) else "{{ " + part + " }}"
-        try:
-            found |= {n.name for n in _parse(source).find_all(nodes.Name)}
-        except TemplateSyntaxError:
-            continue
-    return found
+    source = part if templated(part) else "{{ " + part + " }}"
+    try:
+        return frozenset(n.name for n in _parse(source).find_all(nodes.Name))
+    except TemplateSyntaxError:
+        return frozenset()
 
 
 # --------------------------------------------------------------------------------------------------
