@@ -196,7 +196,7 @@ def discover(paths: StrPath | Iterable[StrPath], roles_path: StrPath | Iterable[
     for resolved, path in task_files.items():  # roles no playbook reaches
         if path.stem == "main" and path.parent.name == "tasks" and resolved not in found:
             role = path.parent.parent
-            if role.resolve() not in reached and resolved not in reached:
+            if resolved not in reached:  # a role reached only through another file's tasks_from: its main runs too
                 walked = Walker(path, extra_roles, files_read, play={"hosts": "all", "roles": [str(role.resolve())]},
                                 kind="role", role_dir=role).run()
                 playbooks.append(walked)

@@ -394,7 +394,7 @@ class _Analysis:
                            "a rescue: and runs only when its block failed", in_rescue.file, in_rescue.line,
                            "Move the reap out of the rescue (into the block or an always:).")
         other = [e for e in path.events if e.kind == "other-job"]
-        if other:
+        if other and launch.register is not None:  # with no register, no reap can look like this job's
             found = self.wrong_job(launch, other)
             if found is not None:
                 return found

@@ -114,6 +114,13 @@ class Walker:
         self.kind = kind
         self.role_dir = role_dir
         self.search = role_search.search_paths(path.parent, roles_path)
+        if role_dir is not None:
+            # a role judged on its own is found, by whoever plays it, in the roles folder it sits in: so are the
+            # roles beside it there (a nested name like ``postgres/pkg`` counts from the nearest ``roles/``)
+            real = role_dir.resolve()
+            home = next((p for p in real.parents if p.name == "roles"), real.parent)
+            if home not in self.search.roles:
+                self.search = replace(self.search, roles=(*self.search.roles, home))
         self.tasks: list[Task] = []
         self.errors: list[PlaybookSyntaxError] = []
         self.notes: list[str] = []
@@ -445,7 +452,7 @@ class Walker:
         note: it runs before the role, so it cannot reap the role's jobs.
         """
         name = self.known_paths(name, ctx)
-        if templated(name) or templated(tasks_from):
+        if templated(name):
             self.note(f"{file}:{line}: role {name!r} is templated and cannot be followed statically: not analysed")
             return
         role_dir, searched = self.find_role(name, ctx)
@@ -463,32 +470,36 @@ class Walker:
                                        play_index=ctx.play_index, role=ctx.role))
             return
         resolved = self.files.real(role_dir)
-        if resolved in self.role_stack:
+        if resolved in self.role_stack and dependency:
             self.error(
                 f"{file}:{line}: role {name!r} depends on itself (a cycle)",
                 hint="Remove the dependency or include that leads back to the role.",
             )
             return
+        if resolved in self.role_stack:  # a role's task file including another of its own (include_role: itself)
+            again = None if templated(tasks_from) else with_yaml_suffix(role_dir / "tasks" / tasks_from, self.files)
+            if again is not None and self.files.real(again) in self.file_stack:
+                self.note(f"{file}:{line}: role {name!r} includes its tasks {tasks_from!r} again while they are being "
+                          "walked (a recursion that a when: ends); its tasks are listed once")
+                return
         if dedup_key is not None:
             if (resolved, dedup_key) in self.play_roles_run:
                 return
             self.play_roles_run.add((resolved, dedup_key))
         self.role_stack.append(resolved)
         self.reached.add(resolved)
-        variables = ctx.variables
+        defaults, role_vars = self.role_variables(role_dir, ctx, {resolved})
+        variables = _merge(_merge(ctx.variables, defaults), role_vars)
         counts = dict(ctx.default_counts)
-        for part in ("defaults", "vars"):
-            found = with_yaml_suffix(role_dir / part / "main", self.files)
-            if found is not None:
-                values = self.vars_file(found)
-                variables = _merge(variables, values)
-                if part == "defaults" and isinstance(values, dict):
-                    for key in values:
-                        counts[str(key)] = counts.get(str(key), 0) + 1
+        for key in defaults:
+            counts[key] = counts.get(key, 0) + 1
         role_ctx = replace(ctx, role=Path(name).name, role_dir=role_dir, variables=variables, default_counts=counts)
         self.role_dependencies(role_dir, role_ctx)
-        tasks = with_yaml_suffix(role_dir / "tasks" / tasks_from, self.files)
-        if tasks is not None:
+        tasks = None if templated(tasks_from) else with_yaml_suffix(role_dir / "tasks" / tasks_from, self.files)
+        if templated(tasks_from):  # each of the role's task files the template can name is one way the run goes
+            target = tasks_from if tasks_from.endswith((".yml", ".yaml")) else tasks_from + ".yml"
+            self.templated_include({}, f"role {name!r} tasks_from", target, [role_dir / "tasks"], role_ctx, line)
+        elif tasks is not None:
             self.task_file(tasks, replace(role_ctx, file=tasks), f"tasks of role {name!r}", file, line)
         elif tasks_from != "main":
             self.error(
@@ -499,6 +510,34 @@ class Walker:
         if all(r != role_dir for _, r, _ in self.handler_roles):
             self.handler_roles.append((Path(name).name, role_dir, role_ctx))
         self.role_stack.pop()
+
+    def role_variables(self, role_dir: Path, ctx: _Ctx, seen: set[Path]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The role's ``defaults/`` and ``vars/``, each over those of its dependencies all the way down, as
+        ansible-core's ``Role.get_default_vars()`` and ``get_vars()`` give them to the role's tasks: a
+        dependency's default is seen by the role that depends on it, and the role's own value wins."""
+        defaults: dict[str, Any] = {}
+        role_vars: dict[str, Any] = {}
+        meta = with_yaml_suffix(role_dir / "meta" / "main", self.files)
+        data = self.vars_file(meta) if meta is not None else None
+        dependencies = data.get("dependencies") if isinstance(data, dict) else None
+        dep_ctx = replace(ctx, role_dir=role_dir)
+        for dep in dependencies if isinstance(dependencies, list) else []:
+            name = dep.get("role", dep.get("name")) if isinstance(dep, dict) else dep
+            if not isinstance(name, str) or templated(name := self.known_paths(name, dep_ctx)):
+                continue
+            dep_dir = self.find_role(name, dep_ctx)[0]
+            if dep_dir is None or self.files.real(dep_dir) in seen:
+                continue
+            seen.add(self.files.real(dep_dir))
+            dep_defaults, dep_vars = self.role_variables(dep_dir, dep_ctx, seen)
+            defaults.update(dep_defaults)
+            role_vars.update(dep_vars)
+        for part, table in (("defaults", defaults), ("vars", role_vars)):
+            found = with_yaml_suffix(role_dir / part / "main", self.files)
+            values = self.vars_file(found) if found is not None else None
+            if isinstance(values, dict):
+                table.update({str(k): v for k, v in values.items()})
+        return defaults, role_vars
 
     def role_dependencies(self, role_dir: Path, ctx: _Ctx) -> None:
         meta = with_yaml_suffix(role_dir / "meta" / "main", self.files)

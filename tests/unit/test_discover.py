@@ -604,3 +604,34 @@ def test_a_templated_poll_that_can_be_zero_is_a_launch(tmp_path: Path) -> None:
         ("check mode aware", False), ("from play vars", False), ("unknowable", True)]
     assert any("evaluates to ['5']: keep-alive" in n for n in pb.notes)
     assert any("never runs" in n and "when: false" in n.lower() for n in pb.notes)
+
+
+def test_a_role_included_by_another_only_through_tasks_from_is_still_judged_from_its_main(tmp_path: Path) -> None:
+    # EnterpriseDB/tpa: roles/pgbench includes `test` with tasks_from=output.yml, and nothing plays test's main;
+    # test's own task files include test again with another tasks_from (not a cycle), one through a templated
+    # tasks_from (each file it can name is a way the run goes), and it uses roles beside it in the same roles/
+    write(tmp_path, "roles/pgbench/tasks/main.yml", """\
+        - include_role: name=test tasks_from=output.yml
+    """)
+    write(tmp_path, "roles/test/tasks/output.yml", "- debug: msg=out\n")
+    write(tmp_path, "roles/test/tasks/main.yml", """\
+        - name: crash tests
+          include_role:
+            name: test
+            tasks_from: "failures/{{ failure }}.yml"
+        - include_role: name=pkg/list
+    """)
+    for name in ("none", "powerfail"):
+        write(tmp_path, f"roles/test/tasks/failures/{name}.yml", f"""\
+            - name: {name} job
+              ansible.builtin.shell: sleep 1
+              async: 30
+              poll: 0
+        """)
+    write(tmp_path, "roles/pkg/list/tasks/main.yml", "- include_role: name=test tasks_from=output.yml\n")
+    by_path = {pb.path.relative_to(tmp_path).as_posix(): pb for pb in discover(tmp_path)}
+    main = by_path["roles/test/tasks/main.yml"]
+    assert main.kind == "role" and main.error is None, main.error
+    assert sorted(t.name for t in main.tasks) == ["none job", "powerfail job"]
+    assert any("followed to each of the 2 file(s)" in note for note in main.notes), main.notes
+    assert not any("pkg/list" in note and "not installed" in note for note in main.notes), main.notes

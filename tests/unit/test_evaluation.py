@@ -586,3 +586,32 @@ def test_a_register_named_to_a_module_the_lint_cannot_read_hands_it_the_job(tmp_
     (finding,) = verdicts(tmp_path, play)["job"].findings
     assert finding.kind == "not-analysed" and "my_ns.jobs.async_wait" in finding.message
     assert "asyncplay_reap_modules" in finding.hint
+
+
+def test_a_roles_tasks_see_the_defaults_of_its_dependencies_under_its_own(tmp_path: Path) -> None:
+    # openstack/tripleo-quickstart-extras: overcloud-deploy's tasks read deployed_server, a default of its
+    # dependency extras-common; ansible-core's Role.get_default_vars() puts the dependencies' defaults under
+    # the role's own, so the value is the repo's, not an unknown from the inventory
+    roles = tmp_path / "roles"
+    for role, files in {
+        "common": {"defaults/main.yml": "reap_it: false\nwait_retries: 3\n"},
+        "extras": {"meta/main.yml": "dependencies: [common]\n", "defaults/main.yml": "reap_it: true\n"},
+        "deploy": {"meta/main.yml": "dependencies: [extras]\n", "tasks/main.yml": textwrap.dedent(
+            LAUNCH.replace("\n    ", "\n")) + textwrap.dedent(REAP.replace("\n    ", "\n")).replace(
+            "retries: 30", "retries: \"{{ wait_retries }}\"") + "  when: reap_it | bool\n"},
+    }.items():
+        for name, text in files.items():
+            (roles / role / name).parent.mkdir(parents=True, exist_ok=True)
+            (roles / role / name).write_text(text, encoding="utf-8")
+    (tmp_path / "site.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [deploy]\n", encoding="utf-8")
+    (pb,) = discover(tmp_path / "site.yml")
+    (verdict,) = analyze([pb])
+    # extras' reap_it: true wins over common's false (the nearer role's value wins), so the reap always runs, and
+    # common's wait_retries (a dependency's dependency) gives its budget
+    assert kinds(verdict) == ("reap-budget-short",), [f.message for f in verdict.findings]
+    assert "(retries 3 x delay 1)" in verdict.findings[0].message, verdict.findings[0].message
+    (roles / "extras" / "defaults" / "main.yml").write_text("other: 1\n", encoding="utf-8")
+    (pb,) = discover(tmp_path / "site.yml")
+    (verdict,) = analyze([pb])
+    # now the only value is common's false: a default, meant to be overridden, so the reap may be skipped
+    assert kinds(verdict) == ("reap-conditional",), [f.message for f in verdict.findings]
