@@ -1421,6 +1421,8 @@ class _Run:
             when = self.evaluator(task, state).condition(list(task.when)) if task.when else True
         except TemplateError:
             when = None
+        if when is False and task.overridable and _names_read(task.when) & task.overridable:
+            when = None  # false by a role default, meant to be overridden: as never_runs judges the launch
         if when is False:
             if task.register:
                 state.facts[task.register] = dict(_SKIPPED)
@@ -1584,6 +1586,15 @@ def _conjunct_nodes(conditions: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
             continue
         split(node)
     return tuple(out)
+
+
+def _names_read(conditions: Iterable[Any]) -> set[str]:
+    """The variable names a ``when:`` list reads."""
+    names: set[str] = set()
+    for _key, node in _conjunct_nodes(tuple(conditions)):
+        names |= {n.name for n in node.find_all(jinja2.nodes.Name)} | (
+            {node.name} if isinstance(node, jinja2.nodes.Name) else set())
+    return names
 
 
 def never_runs(program: Program, launch: AsyncTask) -> str | None:

@@ -264,7 +264,9 @@ def plugins() -> tuple[dict[str, Callable[..., Any]], dict[str, Callable[..., An
             if function is None or not name:
                 continue
             table[name] = function
-            table.setdefault(name.rsplit(".", 1)[-1], function)
+            # ansible-core's own plugins shadow Jinja2's built-ins of the same short name (its ``random``,
+            # ``min``, ``max``, ``unique``), as its templar's plugin intercept does
+            table[name.rsplit(".", 1)[-1]] = function
         found.append(table)
     return found[0], found[1]
 
@@ -287,9 +289,24 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"])
     env.filters.update({name: _guarded(f, name) for name, f in filters.items() if name not in ("default", "d")})
     env.tests.update({name: _guarded(t, name) for name, t in tests.items() if name not in ("defined", "undefined")})
+    for name in _CHOSEN_AT_RUN_TIME:
+        for known in (name, "ansible.builtin." + name):
+            if known in env.filters:
+                env.filters[known] = _chosen_at_run_time(known)
     env.tests["defined"] = _defined
     env.tests["undefined"] = lambda value: not _defined(value)
     return env
+
+
+#: Filters whose value is drawn when the play runs: evaluating them here would decide a path by chance.
+_CHOSEN_AT_RUN_TIME = ("random", "shuffle")
+
+
+def _chosen_at_run_time(name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return Unknown(f"the filter {name!r} (its value is drawn when the play runs)")
+
+    return call
 
 
 def _defined(value: object) -> bool:

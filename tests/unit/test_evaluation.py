@@ -615,3 +615,43 @@ def test_a_roles_tasks_see_the_defaults_of_its_dependencies_under_its_own(tmp_pa
     (verdict,) = analyze([pb])
     # now the only value is common's false: a default, meant to be overridden, so the reap may be skipped
     assert kinds(verdict) == ("reap-conditional",), [f.message for f in verdict.findings]
+
+
+def test_tasks_before_a_launch_gated_by_a_role_default_run_as_in_the_run_that_overrides_it(tmp_path: Path) -> None:
+    # linuxhq's ssm_proxy: a role whose inputs default to null gates its include on them; the launch is judged for
+    # the run that sets them (never_runs), so the set_fact before it under the same conditions is not "never set",
+    # and the wait_for that reads it does not fail every healthy run
+    role = tmp_path / "roles" / "proxy"
+    (role / "defaults").mkdir(parents=True)
+    (role / "defaults" / "main.yml").write_text("proxy_host: null\n", encoding="utf-8")
+    (role / "tasks").mkdir()
+    (role / "tasks" / "main.yml").write_text(textwrap.dedent("""\
+        - name: pick a local port
+          ansible.builtin.set_fact:
+            local_port: "{{ 65535 | ansible.builtin.random(start=1024) }}"
+          when: proxy_host is not none
+        - name: start the proxy
+          ansible.builtin.command: ssm-proxy {{ proxy_host }} {{ local_port }}
+          async: 3600
+          poll: 0
+          when: proxy_host is not none
+        - name: wait for the local port
+          ansible.builtin.wait_for:
+            port: "{{ local_port }}"
+          when: proxy_host is not none
+    """), encoding="utf-8")
+    (pb,) = discover(tmp_path)
+    (verdict,) = analyze([pb])
+    assert kinds(verdict) == ("unreaped",), [f.message for f in verdict.findings]
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("{{ 65535 | random(start=1024) }}", None),  # drawn when the play runs: never a value the lint picks
+    ("{{ [1, 2, 3] | shuffle }}", None),
+    ("{{ [{'a': 1}, {'a': 3}] | max(attribute='a') }}", {"a": 3}),  # ansible-core's max, not Jinja2's
+])  # fmt: skip
+def test_filters_are_ansible_cores_and_a_value_drawn_at_run_time_is_unknown(template: str, expected: object) -> None:
+    from pytest_asyncplay.audit.symbolic import Unknown
+
+    value = Evaluator(lambda name: jinja2.StrictUndefined(name=name)).template(template)
+    assert (isinstance(value, Unknown) and not value.unevaluated) if expected is None else value == expected, value
