@@ -789,7 +789,14 @@ class _Run:
         if task.action == "<role not installed>":
             if self.launch.register is None:
                 return [(state, _OK)]  # nothing can reap a job whose id was never registered
-            why = f"{task.name} ({self.where(task)}) runs after the launch and may reap the job"
+            handed = self.rendered_args(task, state)
+            if handed is not None and not self.carries_job(handed) and not any(
+                    self.launch.register in _names_in_text(text) or text == self.launch.register
+                    for text in _strings(task.args)):
+                # a role from elsewhere knows of this run only what it is handed: not the job, nor its register
+                state.note(Event("role-not-handed", task))
+                return [(state, _OK)]
+            why = f"{task.name} ({self.where(task)}) runs after the launch and is handed the job, so it may reap it"
             return [(state, ("unknown", why))]
         outer = task.outer_loops[-1] if task.outer_loops else None
         if outer is not None and isinstance(state.loop_vars.get(outer[0]), _IncludeItem) and (
@@ -1530,6 +1537,18 @@ def _facts_set_by(task: Task) -> Mapping[str, Any] | None:
     if action == "include_vars":
         return task.loaded
     return None
+
+
+def _names_in_text(text: str) -> frozenset[str]:
+    """The variable names a template reads (none for plain text or one that does not parse)."""
+    from pytest_asyncplay.audit.symbolic import _parse
+
+    if "{{" not in text and "{%" not in text:
+        return frozenset()
+    try:
+        return frozenset(n.name for n in _parse(text).find_all(jinja2.nodes.Name))
+    except jinja2.TemplateSyntaxError:
+        return frozenset()
 
 
 def _strings(value: Any, depth: int = 0) -> Iterator[str]:

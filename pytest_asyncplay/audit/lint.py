@@ -50,7 +50,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -548,6 +548,10 @@ class _Analysis:
                 explained: dict[str, Finding] = {}
                 for path in green[:8]:
                     finding = self.explain(launch, path)
+                    passed = list(dict.fromkeys(e.task.name for e in path.events if e.kind == "role-not-handed"))
+                    if passed:  # say what the verdict takes of code the lint could not read
+                        finding = replace(finding, message=f"{finding.message} (taking {', '.join(passed)}, which "
+                                          "is handed neither the job id nor its register, not to read the job)")
                     explained.setdefault(finding.kind, finding)
                 findings += explained.values()
                 if chosen is None:

@@ -408,7 +408,7 @@ class Walker:
         params = {k: v for k, v in entry.items() if k not in ("role", "name")}
         inner = self.inherit(ctx, entry, "role entry", file)
         inner = replace(inner, variables=_merge(inner.variables, params))
-        self.role(name, inner, file, line, dedup_key=repr(params))
+        self.role(name, inner, file, line, dedup_key=repr(params), handed=params)
 
     def find_role(self, name: str, ctx: _Ctx) -> tuple[Path | None, list[Path]]:
         """The role's folder (or None) and every folder tried, in Ansible's order."""
@@ -444,6 +444,7 @@ class Walker:
         dedup_key: str | None,
         tasks_from: str = "main",
         dependency: bool = False,
+        handed: Mapping[str, Any] | None = None,
     ) -> None:
         """Walk a role: its dependencies, then ``tasks/<tasks_from>``; queue its handlers.
 
@@ -465,9 +466,11 @@ class Walker:
                       "not analysed: install it (ansible-galaxy install -r requirements.yml), fix the name, "
                       "or set roles_path")
             if not dependency:  # it runs after what came before: it might reap those jobs
+                # what it is handed (its vars and parameters): all it can know of the jobs before it
                 self.tasks.append(Task(playbook=self.path, name=f"{what} {name} (not installed)", file=file,
                                        line=line, action=MISSING_ROLE, section=ctx.section, phase=ctx.phase,
-                                       play_index=ctx.play_index, role=ctx.role))
+                                       play_index=ctx.play_index, role=ctx.role, args=dict(handed or {}),
+                                       variables=ctx.variables))
             return
         resolved = self.files.real(role_dir)
         if resolved in self.role_stack and dependency:
@@ -853,4 +856,6 @@ class Walker:
             return
         tasks_from = args.get("tasks_from", "main")
         inner = self.inherit(ctx, item, short, ctx.file)
-        self.role(name.strip(), inner, ctx.file, line, dedup_key=None, tasks_from=str(tasks_from))
+        handed = {"vars": item.get("vars"),
+                  **{k: v for k, v in args.items() if k not in ("name", "role", "_raw_params")}}
+        self.role(name.strip(), inner, ctx.file, line, dedup_key=None, tasks_from=str(tasks_from), handed=handed)

@@ -655,3 +655,21 @@ def test_filters_are_ansible_cores_and_a_value_drawn_at_run_time_is_unknown(temp
 
     value = Evaluator(lambda name: jinja2.StrictUndefined(name=name)).template(template)
     assert (isinstance(value, Unknown) and not value.unevaluated) if expected is None else value == expected, value
+
+
+@pytest.mark.parametrize(("handed", "expected"), [
+    ("", "reap-ignores-errors"),  # it knows of this run only what it is handed: not the job
+    ("\n        vars:\n          host: \"{{ inventory_hostname }}\"", "reap-ignores-errors"),  # nothing of the job
+    ("\n        vars:\n          status_of: \"{{ job_result }}\"", "not-analysed"),  # the reap's result holds the id
+    ("\n        vars:\n          wait_for: \"{{ job.ansible_job_id }}\"", "not-analysed"),  # the job id: it may reap
+])  # fmt: skip
+def test_a_role_not_installed_reads_only_the_jobs_it_is_handed(tmp_path: Path, handed: str, expected: str) -> None:
+    # openshift's node upgrade: roles from elsewhere (kuryr, tuned) play after a reap that cannot fail; they are
+    # not given the job, so they cannot reap it, and the verdict says what it takes of them
+    play = "- hosts: all\n  gather_facts: false\n  tasks:" + "".join(
+        textwrap.indent(textwrap.dedent(part), "    ") for part in (LAUNCH, REAP)) + (
+        "      ignore_errors: true\n    - ansible.builtin.include_role:\n        name: elsewhere.tuned" + handed + "\n")
+    (finding,) = verdicts(tmp_path, play)["job"].findings
+    assert finding.kind == expected, finding.message
+    if expected != "not-analysed":
+        assert "taking role elsewhere.tuned (not installed)" in finding.message, finding.message

@@ -391,17 +391,22 @@ def test_reap_in_an_imported_playbook_counts(tmp_path: Path) -> None:
     assert verdicts["job"].ok
 
 
-def test_a_role_not_installed_after_the_launch_leaves_it_not_analysed(tmp_path: Path) -> None:
+def test_a_role_not_installed_after_the_launch_and_handed_the_job_leaves_it_not_analysed(tmp_path: Path) -> None:
     path = tmp_path / "site.yml"
     path.write_text(
         "- hosts: all\n  tasks:\n" + textwrap.indent(textwrap.dedent(launch()), "    ")
-        + "    - include_role: {name: ghost}\n",
+        + "    - include_role: {name: ghost}\n      vars: {jobs: [\"{{ job }}\"]}\n",
         encoding="utf-8",
     )
     (verdict,) = analyze(discover(path))
     assert kinds(verdict) == ("not-analysed",)
     assert "role ghost (not installed) (site.yml:" in verdict.findings[0].message
-    assert "may reap the job" in verdict.findings[0].message
+    assert "is handed the job, so it may reap it" in verdict.findings[0].message
+    # handed nothing of the job, it cannot read it: the job is unreaped, and the message says what was taken
+    path.write_text(path.read_text(encoding="utf-8").replace('[\"{{ job }}\"]', "[]"), encoding="utf-8")
+    (verdict,) = analyze(discover(path))
+    assert kinds(verdict) == ("unreaped",), [f.message for f in verdict.findings]
+    assert "taking role ghost (not installed)" in verdict.findings[0].message
 
 
 def test_a_loop_reap_guarded_by_the_job_id_is_sound(tmp_path: Path) -> None:

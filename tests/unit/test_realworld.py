@@ -159,7 +159,7 @@ def test_the_second_corpus_is_two_halves_of_at_least_8_repos_and_60_launches() -
 
 #: Where each half stood when the lint was last changed (benchmarks/realworld.py): a change may only
 #: improve them. A false "surfaced" is never allowed.
-FLOOR = {"development": {"right": 152, "not_analysed": 29}, "held-out": {"right": 13, "not_analysed": 10}}
+FLOOR = {"development": {"right": 156, "not_analysed": 25}, "held-out": {"right": 13, "not_analysed": 10}}
 
 
 @pytest.mark.parametrize("half", ["development", "held-out"])
