@@ -32,6 +32,7 @@ from pytest_asyncplay.audit.symbolic import (
     MISSING,
     OMIT,
     Evaluator,
+    NotSetYet,
     Open,
     PartialError,
     TemplateError,
@@ -249,6 +250,7 @@ class Program:
         self.condition_names: dict[str, frozenset[str]] = {}
         self.signatures: dict[tuple[int, frozenset[str]], str] = {}
         #: Variables the run sets itself (``register``, ``set_fact``): undefined until a task sets them.
+        self.registers = frozenset(t.register for t in playbook.all_tasks if t.register)
         self.own_variables = frozenset(
             {t.register for t in playbook.all_tasks if t.register}
             | {str(k) for t in playbook.all_tasks if short_action(t.action) == "set_fact" for k in t.args}
@@ -575,8 +577,10 @@ class _Run:
             if len(values) == 1:
                 return values[0]
             return Unknown(f"{name!r} (the repo defines it {len(values)} ways)")
-        if name in self.program.own_variables:
+        if name in self.program.registers:
             return jinja2.StrictUndefined(hint=f"{name!r} is not set yet (the run sets it later, or never)")
+        if name in self.program.own_variables:  # a set_fact's: the inventory or extra vars may give it before
+            return NotSetYet(hint=f"{name!r} is not set yet (the run sets it later, or never)", name=name)
         if name in _MAGIC_UNKNOWN or name.startswith("ansible_"):
             return Unknown(f"{name!r} (inventory or facts)", external=True)
         return Unknown(f"{name!r} (inventory, facts or extra vars)", external=True)
@@ -1139,27 +1143,34 @@ class _Run:
             if what == "flush_handlers":
                 return [(state, ("flush", None))]
             return [(state, ("done", {"failed": False, "changed": False, "skipped": False}))]
+        failing: list[tuple[_State, tuple[str, Any]]] = []  # the ways a variable not set yet fails the task
         if action == "set_fact" or (action == "include_vars" and task.loaded is not None):
             try:
                 values = {k: ev.template(v) for k, v in (_facts_set_by(task) or {}).items()}
             except TemplateError as exc:
-                if action == "set_fact":
+                if action == "set_fact" and exc.unset is None:
                     return [(state, ("done", self.error_result(str(exc))))]
-                values = {k: Unknown(f"{k!r} (from {self.label(task)})") for k in task.loaded or {}}
+                if exc.unset is not None:
+                    failing, state = [(state.fork(), ("done", self.error_result(str(exc))))], state.fork()
+                values = {k: Unknown(f"{k!r} (from {self.label(task)})") for k in (_facts_set_by(task) or {})}
             for key, value in values.items():
                 self.assign(state, key, value)
-            return [(state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
+            return failing + [(state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
         rendered: Any = task.args
         if self.program.templated_args.get(task.order, True):
             try:
                 rendered = ev.template({k: v for k, v in task.args.items() if not (action == "debug" and k == "var")})
             except TemplateError as exc:
-                return [(state, ("done", self.error_result(str(exc))))]
+                if exc.unset is None:
+                    return [(state, ("done", self.error_result(str(exc))))]
+                # bare, it fails the task unless the inventory or extra vars give it: either way can be
+                failing, state = [(state.fork(), ("done", self.error_result(str(exc))))], state.fork()
+                rendered = Unknown(f"the arguments of {self.label(task)} ({exc.unset!r} may come from the inventory)")
         if action in SELF_REAPING:
-            return [(state, ("done", _generic_result()))]
+            return failing + [(state, ("done", _generic_result()))]
         if self.carries_job(rendered) and action not in _OPAQUE_OK:
             state.note(Event("tainted", task, task.action))
-            return [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
+            return failing + [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
                                         "cannot read"))]
         named = self.launch.register
         if named and action not in _OPAQUE_OK and any(v == named for v in _strings(task.args)) and (
@@ -1167,7 +1178,7 @@ class _Run:
             # an action plugin can read a variable by its name (scylla's async_alias: job=<register>): the job's
             # register handed over by name is the job id handed over
             state.note(Event("tainted", task, task.action))
-            return [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
+            return failing + [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
                                         f"cannot read (its register {named!r} is named there)"))]
         result = _generic_result()
         result.why = f"the result of {task.name!r}"
@@ -1179,7 +1190,7 @@ class _Run:
             result.absent = frozenset()
         if task.ignore_errors not in (None, False) and action != "debug":
             result["failed"] = Unknown(f"whether {task.name!r} failed (its errors are ignored)")
-        return [(state, ("done", result))]
+        return failing + [(state, ("done", result))]
 
     def any_ours(self, values: Iterable[Any]) -> bool:
         """Whether any of ``values`` is (or holds) this launch's job id."""

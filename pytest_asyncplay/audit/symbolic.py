@@ -33,6 +33,7 @@ __all__ = [
     "MISSING",
     "OMIT",
     "Evaluator",
+    "NotSetYet",
     "Open",
     "PartialError",
     "TemplateError",
@@ -55,7 +56,26 @@ class Undecidable(Exception):
 
 
 class TemplateError(Exception):
-    """A template that Ansible itself could not render (an undefined used, a filter's own error): the task fails."""
+    """A template that Ansible itself could not render (an undefined used, a filter's own error): the task fails.
+
+    ``unset`` names the variable when what failed is a :class:`NotSetYet` one used bare."""
+
+    def __init__(self, message: str, unset: str | None = None) -> None:
+        super().__init__(message)
+        self.unset = unset
+
+
+class NotSetYet(jinja2.StrictUndefined):
+    """A variable the run sets later (``set_fact``), read before it does: undefined, unless the inventory or
+    extra vars give it. ``default()`` and ``is defined`` take it as undefined; a bare use fails the template
+    with :attr:`TemplateError.unset` naming it, so the caller can tell that failure is not certain."""
+
+    __slots__ = ()
+
+
+def _undefined_error(value: jinja2.Undefined) -> TemplateError:
+    unset = value._undefined_name if isinstance(value, NotSetYet) else None
+    return TemplateError(value._undefined_message, unset=unset if isinstance(unset, str) else None)
 
 
 class PartialError(TemplateError):
@@ -188,7 +208,7 @@ def truth(value: object) -> bool | None:
     if isinstance(value, Unknown):
         return None
     if isinstance(value, jinja2.Undefined):
-        raise TemplateError(value._undefined_message)
+        raise _undefined_error(value)
     try:
         return bool(value)
     except Undecidable:
@@ -467,7 +487,7 @@ class Evaluator:
                 if isinstance(value, Unknown):
                     return value
                 if isinstance(value, jinja2.Undefined):
-                    raise TemplateError(value._undefined_message)
+                    raise _undefined_error(value)
                 try:
                     out.append(value if isinstance(value, str) else _to_text(value))
                 except Undecidable as exc:
@@ -475,7 +495,7 @@ class Evaluator:
             return "".join(out)
         value = self.eval(node)
         if isinstance(value, jinja2.Undefined):
-            raise TemplateError(value._undefined_message)
+            raise _undefined_error(value)
         return value
 
     def _render(self, text: str) -> Any:
@@ -615,7 +635,7 @@ class Evaluator:
             return unknown
         for value in values:
             if isinstance(value, jinja2.Undefined):
-                raise TemplateError(value._undefined_message)
+                raise _undefined_error(value)
         try:
             return function(*values)
         except Undecidable as exc:
@@ -636,7 +656,7 @@ class Evaluator:
         if isinstance(base, jinja2.Undefined):
             if self.lenient_undefined:
                 return base  # AnsibleUndefined up to 2.18: an attribute of an undefined is that undefined
-            raise TemplateError(base._undefined_message)
+            raise _undefined_error(base)
         return _get(base, key, isinstance(node, nodes.Getattr))
 
     def _compare(self, node: nodes.Compare) -> Any:
@@ -714,10 +734,10 @@ class Evaluator:
     def _call_plugin(self, function: Callable[..., Any], value: Any, args: list[Any], kwargs: dict[str, Any],
                      undefined_ok: bool = False) -> Any:
         if isinstance(value, jinja2.Undefined) and not undefined_ok:
-            raise TemplateError(value._undefined_message)
+            raise _undefined_error(value)
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, jinja2.Undefined):
-                raise TemplateError(arg._undefined_message)
+                raise _undefined_error(arg)
         passes = getattr(function, "jinja_pass_arg", None)
         lead: list[Any] = []
         if passes is not None:
@@ -760,7 +780,7 @@ class Evaluator:
         if method not in _SAFE_METHODS or not isinstance(base, (str, dict, list)):
             return Unknown(f".{method}() on a value", unevaluated=True)
         if isinstance(base, jinja2.Undefined):
-            raise TemplateError(base._undefined_message)
+            raise _undefined_error(base)
         return self._apply(lambda *a: getattr(base, method)(*a, **kwargs), args)
 
 

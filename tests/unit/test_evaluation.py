@@ -673,3 +673,30 @@ def test_a_role_not_installed_reads_only_the_jobs_it_is_handed(tmp_path: Path, h
     assert finding.kind == expected, finding.message
     if expected != "not-analysed":
         assert "taking role elsewhere.tuned (not installed)" in finding.message, finding.message
+
+
+def test_a_set_fact_name_used_bare_before_the_run_sets_it_may_come_from_the_inventory(tmp_path: Path) -> None:
+    # trailofbits/algo: `set_fact: IP_subject_alt_name: "{{ IP_subject_alt_name }}"` re-sets a value the inventory
+    # gives; undefined it would fail every run, so the lint takes both ways (as the inventory may give it)
+    play = "- hosts: all\n  gather_facts: false\n  tasks:" + textwrap.indent(textwrap.dedent("""
+        - name: reboot
+          ansible.builtin.shell: sleep 2 && shutdown -r now
+          async: 1
+          poll: 0
+        - name: keep the address
+          ansible.builtin.set_fact:
+            address: "{{ address }}"
+        - name: accumulate
+          ansible.builtin.set_fact:
+            seen: "{{ seen | default([]) + [address] }}"
+    """), "    ")
+    (finding,) = verdicts(tmp_path, play)["reboot"].findings
+    assert finding.kind == "reboot-by-async", finding.message
+    # guarded, it is undefined as before (default() applies); bare, its failure names it, so it is not certain
+    from pytest_asyncplay.audit.symbolic import NotSetYet
+
+    assert issubclass(NotSetYet, jinja2.StrictUndefined)
+    assert Evaluator(lambda name: NotSetYet(name=name)).template("{{ seen | default([]) }}") == []
+    with pytest.raises(TemplateError) as caught:
+        Evaluator(lambda name: NotSetYet(name=name)).template("{{ address | upper }}")
+    assert caught.value.unset == "address"
