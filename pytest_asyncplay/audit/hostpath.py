@@ -1155,7 +1155,7 @@ class _Run:
                 values = {k: Unknown(f"{k!r} (from {self.label(task)})") for k in (_facts_set_by(task) or {})}
             for key, value in values.items():
                 self.assign(state, key, value)
-            return failing + [(state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
+            return [*failing, (state, ("done", {"failed": False, "changed": False, "ansible_facts": values}))]
         rendered: Any = task.args
         if self.program.templated_args.get(task.order, True):
             try:
@@ -1167,19 +1167,20 @@ class _Run:
                 failing, state = [(state.fork(), ("done", self.error_result(str(exc))))], state.fork()
                 rendered = Unknown(f"the arguments of {self.label(task)} ({exc.unset!r} may come from the inventory)")
         if action in SELF_REAPING:
-            return failing + [(state, ("done", _generic_result()))]
+            return [*failing, (state, ("done", _generic_result()))]
         if self.carries_job(rendered) and action not in _OPAQUE_OK:
             state.note(Event("tainted", task, task.action))
-            return failing + [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
-                                        "cannot read"))]
+            why = f"the job id goes to {task.action} ({self.where(task)}), which the lint cannot read"
+            return [*failing, (state, ("unknown", why))]
         named = self.launch.register
         if named and action not in _OPAQUE_OK and any(v == named for v in _strings(task.args)) and (
                 self.carries_job(state.facts.get(named))):
             # an action plugin can read a variable by its name (scylla's async_alias: job=<register>): the job's
             # register handed over by name is the job id handed over
             state.note(Event("tainted", task, task.action))
-            return failing + [(state, ("unknown", f"the job id goes to {task.action} ({self.where(task)}), which the lint "
-                                        f"cannot read (its register {named!r} is named there)"))]
+            why = (f"the job id goes to {task.action} ({self.where(task)}), which the lint cannot read (its register "
+                   f"{named!r} is named there)")
+            return [*failing, (state, ("unknown", why))]
         result = _generic_result()
         result.why = f"the result of {task.name!r}"
         result["changed"] = False if action == "debug" else True if action in _ALWAYS_CHANGED else Unknown(
@@ -1190,7 +1191,7 @@ class _Run:
             result.absent = frozenset()
         if task.ignore_errors not in (None, False) and action != "debug":
             result["failed"] = Unknown(f"whether {task.name!r} failed (its errors are ignored)")
-        return failing + [(state, ("done", result))]
+        return [*failing, (state, ("done", result))]
 
     def any_ours(self, values: Iterable[Any]) -> bool:
         """Whether any of ``values`` is (or holds) this launch's job id."""
